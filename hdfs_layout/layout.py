@@ -1,0 +1,138 @@
+"""Where everything lives under the storage root (see docs/STORAGE.md).
+
+Paths here are relative to the root and use '/' on every backend. Nothing else
+in the project builds a storage path by hand; like a URL builder, this module
+is the one place to change when the layout changes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_RENDITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+AUDIO = "audio"
+
+
+class LayoutError(ValueError):
+    """A stream id, rendition or segment number that cannot name a storage path."""
+
+
+def validate_stream_id(stream_id: str) -> str:
+    if not isinstance(stream_id, str) or not _STREAM_ID.match(stream_id):
+        raise LayoutError(
+            f"stream id {stream_id!r} is invalid: use 1-64 letters, digits, '-' or '_', "
+            "starting with a letter or digit"
+        )
+    return stream_id
+
+
+def validate_rendition(name: str) -> str:
+    if not isinstance(name, str) or not _RENDITION.match(name):
+        raise LayoutError(f"rendition name {name!r} is invalid")
+    return name
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """All paths of one stream (a live stream or a submitted video)."""
+
+    stream_id: str
+
+    def __post_init__(self) -> None:
+        validate_stream_id(self.stream_id)
+
+    @property
+    def base(self) -> str:
+        return f"streams/{self.stream_id}"
+
+    # ingest
+    @property
+    def raw_dir(self) -> str:
+        return f"{self.base}/raw"
+
+    def raw_chunk(self, seq: int, ext: str = "ts") -> str:
+        return f"{self.raw_dir}/{seq:08d}.{ext}"
+
+    def raw_audio(self, ext: str = "mka") -> str:
+        return f"{self.raw_dir}/audio.{ext}"
+
+    @property
+    def index_dir(self) -> str:
+        return f"{self.base}/index"
+
+    def index_record(self, seq: int) -> str:
+        return f"{self.index_dir}/{seq:08d}.json"
+
+    @property
+    def source_record(self) -> str:
+        """What ingest learned about the source (frame rate, size, audio) for the job."""
+        return f"{self.base}/source.json"
+
+    # transcode outputs
+    @property
+    def out_dir(self) -> str:
+        return f"{self.base}/out"
+
+    def rendition_dir(self, rendition: str) -> str:
+        return f"{self.out_dir}/{validate_rendition(rendition)}"
+
+    def init_segment(self, rendition: str) -> str:
+        return f"{self.rendition_dir(rendition)}/init.mp4"
+
+    def media_segment(self, rendition: str, number: int) -> str:
+        if number < 0:
+            raise LayoutError(f"segment number {number} is negative")
+        return f"{self.rendition_dir(rendition)}/{number:08d}.m4s"
+
+    # manifests, relative to the stream base (what players resolve against)
+    SEGMENT_TEMPLATE = "out/$RepresentationID$/$Number%08d$.m4s"
+    INIT_TEMPLATE = "out/$RepresentationID$/init.mp4"
+
+    @staticmethod
+    def relative_init(rendition: str) -> str:
+        return f"out/{rendition}/init.mp4"
+
+    @staticmethod
+    def relative_segment(rendition: str, number: int) -> str:
+        return f"out/{rendition}/{number:08d}.m4s"
+
+    @staticmethod
+    def media_playlist_name(rendition: str) -> str:
+        return f"{rendition}.m3u8"
+
+    @property
+    def manifest(self) -> str:
+        return f"{self.base}/manifest.mpd"
+
+    @property
+    def master_playlist(self) -> str:
+        return f"{self.base}/master.m3u8"
+
+    def media_playlist(self, rendition: str) -> str:
+        return f"{self.base}/{self.media_playlist_name(validate_rendition(rendition))}"
+
+    @property
+    def catalog_dir(self) -> str:
+        return f"{self.base}/catalog"
+
+    @property
+    def catalog_file(self) -> str:
+        return f"{self.catalog_dir}/segments.parquet"
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return f"{self.base}/checkpoint"
+
+
+def streams_dir() -> str:
+    return "streams"
+
+
+def stream_from_path(path: str) -> tuple[str, str]:
+    """Split 'streams/<id>/rest' into (id, rest); raises LayoutError for anything else."""
+    parts = path.split("/", 2)
+    if len(parts) < 3 or parts[0] != "streams":
+        raise LayoutError(f"{path!r} is not inside a stream")
+    return validate_stream_id(parts[1]), parts[2]

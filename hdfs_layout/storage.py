@@ -1,0 +1,171 @@
+"""Storage backends behind one small set of verbs.
+
+Every path given to a backend is relative to the storage root and goes
+through `resolve()`, which refuses anything that would leave the root. Writes
+are atomic: bytes go to a temporary name in the same folder, then are renamed,
+so a reader (a player, a manifest writer) never sees half a file.
+
+Root URL convention (SPARKCAST_ROOT):
+  file:///var/lib/sparkcast   or a bare absolute path  -> LocalStorage
+  hdfs://namenode:8020/sparkcast                       -> HdfsStorage over WebHDFS
+      (WebHDFS address from SPARKCAST_WEBHDFS_URL, default http://namenode:9870;
+       Spark itself reads and writes the same root through hdfs://)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
+
+
+class StorageError(RuntimeError):
+    """A storage operation failed; the message names the URL and the cause."""
+
+
+def resolve(path: str) -> str:
+    """Normalise a root-relative path; raise StorageError if it could escape the root."""
+    if not isinstance(path, str) or "\x00" in path or "\\" in path:
+        raise StorageError(f"invalid storage path {path!r}")
+    if path.startswith("/"):
+        raise StorageError(f"storage path {path!r} must be relative to the root")
+    parts = [p for p in PurePosixPath(path).parts if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise StorageError(f"storage path {path!r} leaves the root")
+    return "/".join(parts)
+
+
+class Storage(ABC):
+    """The verbs every backend offers. Paths are relative to `root_url`."""
+
+    root_url: str
+
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def size(self, path: str) -> int:
+        """Size in bytes; raises StorageError if missing."""
+
+    @abstractmethod
+    def read(self, path: str) -> bytes: ...
+
+    @abstractmethod
+    def write(self, path: str, data: bytes) -> None:
+        """Atomically create or replace path with data."""
+
+    @abstractmethod
+    def list(self, path: str) -> list[str]:
+        """Sorted names directly under a folder; [] when the folder does not exist."""
+
+    @abstractmethod
+    def delete(self, path: str, recursive: bool = False) -> None: ...
+
+    @abstractmethod
+    def fetch(self, path: str, workdir: str) -> str:
+        """A local file holding path's bytes (the file itself on local storage)."""
+
+    @abstractmethod
+    def put_file(self, local_file: str, path: str) -> None:
+        """Atomically copy a local file to path."""
+
+    def url(self, path: str) -> str:
+        """Full URL of path, as Spark and other tools name it."""
+        return f"{self.root_url.rstrip('/')}/{resolve(path)}"
+
+    def local_path(self, path: str) -> str | None:
+        """A filesystem path for path when the backend is local, else None."""
+        return None
+
+    def write_text(self, path: str, text: str) -> None:
+        self.write(path, text.encode("utf-8"))
+
+    def read_text(self, path: str) -> str:
+        return self.read(path).decode("utf-8")
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).resolve()
+        self.root_url = self.root.as_uri()
+
+    def _p(self, path: str) -> Path:
+        return self.root / resolve(path) if resolve(path) else self.root
+
+    def local_path(self, path: str) -> str:
+        return str(self._p(path))
+
+    def exists(self, path: str) -> bool:
+        return self._p(path).exists()
+
+    def size(self, path: str) -> int:
+        try:
+            return self._p(path).stat().st_size
+        except OSError as exc:
+            raise StorageError(f"{self.url(path)}: {exc.strerror}") from exc
+
+    def read(self, path: str) -> bytes:
+        try:
+            return self._p(path).read_bytes()
+        except OSError as exc:
+            raise StorageError(f"{self.url(path)}: {exc.strerror}") from exc
+
+    def _atomic(self, path: str, fill) -> None:
+        target = self._p(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                fill(tmp)
+                os.replace(tmp, target)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{self.url(path)}: {exc.strerror or exc}") from exc
+
+    def write(self, path: str, data: bytes) -> None:
+        self._atomic(path, lambda tmp: tmp.write_bytes(data))
+
+    def put_file(self, local_file: str, path: str) -> None:
+        self._atomic(path, lambda tmp: shutil.copyfile(local_file, tmp))
+
+    def list(self, path: str) -> list[str]:
+        p = self._p(path)
+        if not p.is_dir():
+            return []
+        return sorted(n for n in os.listdir(p) if not n.startswith("."))
+
+    def delete(self, path: str, recursive: bool = False) -> None:
+        p = self._p(path)
+        if p == self.root:
+            raise StorageError(f"refusing to delete the storage root {self.root_url}")
+        if p.is_dir():
+            if not recursive:
+                raise StorageError(f"{self.url(path)} is a folder (pass recursive=True)")
+            shutil.rmtree(p)
+        else:
+            p.unlink(missing_ok=True)
+
+    def fetch(self, path: str, workdir: str) -> str:
+        if not self.exists(path):
+            raise StorageError(f"{self.url(path)}: no such file")
+        return self.local_path(path)
+
+
+def open_storage(root_url: str, webhdfs_url: str | None = None, user: str | None = None) -> Storage:
+    """The backend for a root URL (see the module docstring for the convention)."""
+    parsed = urlparse(root_url)
+    if parsed.scheme in ("", "file"):
+        path = unquote(parsed.path) if parsed.scheme else root_url
+        if not os.path.isabs(path):
+            raise StorageError(f"storage root {root_url!r} must be an absolute path or file:// URL")
+        return LocalStorage(path)
+    if parsed.scheme == "hdfs":
+        from hdfs_layout.webhdfs import HdfsStorage
+
+        return HdfsStorage(root_url, webhdfs_url=webhdfs_url, user=user)
+    raise StorageError(f"storage root {root_url!r}: unsupported scheme {parsed.scheme!r} "
+                       "(use file:// or hdfs://)")

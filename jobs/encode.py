@@ -1,0 +1,114 @@
+"""ffmpeg command lines for the map step. Pure: argv lists in, nothing run here.
+
+Each flag that matters for seamless chunks carries its reason. The rules
+(docs/TRANSCODING.md): every chunk is decoded once and trimmed to exactly its
+frames; timestamps restart at zero on an exact constant-frame-rate grid (the
+map step writes each segment's real decode time into its tfdt afterwards);
+keyframes fall on the segment grid in every rendition; output is fragmented
+MP4, one fragment per segment, with an init segment that is the same for every
+chunk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ffmpeg
+
+from ingest.grid import Grid
+from jobs.ladder import Rendition
+from sparkcast.media.ffmpeg_run import FFMPEG
+
+FRAGMENTED_MP4 = "+frag_keyframe+empty_moov+default_base_moof"
+# ffmpeg's AAC encoder emits this many priming samples before the first real one; fragmented
+# MP4 has no edit list to hide them, so the manifest's presentationTimeOffset does.
+AAC_PRIMING_SAMPLES = 1024
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    preset: str = "veryfast"
+    threads: int = 1
+
+
+def x264_options(r: Rendition, grid: Grid, codec: VideoCodec) -> dict[str, object]:
+    return {
+        "c:v": "libx264",
+        "preset": codec.preset,
+        "profile:v": r.profile,
+        "pix_fmt": "yuv420p",  # 4:2:0 8-bit: what every device decodes
+        "b:v": r.bitrate,
+        "maxrate": r.maxrate,
+        "bufsize": r.bufsize,
+        # A fixed GOP of one segment, no scene-cut keyframes: IDR frames land on the same
+        # frames in every rendition and every chunk, so players can switch at any segment.
+        "g": grid.segment_frames,
+        "keyint_min": grid.segment_frames,
+        "sc_threshold": 0,
+        # One thread per encoder keeps x264 deterministic and leaves parallelism to Spark.
+        "threads": codec.threads,
+        # Ticks in which a frame is a whole number, so tfdt arithmetic is exact.
+        "video_track_timescale": grid.timescale,
+        "movflags": FRAGMENTED_MP4,
+        # No encoder version strings or source metadata: identical bytes on every re-run.
+        "fflags": "+bitexact",
+        "map_metadata": -1,
+        "f": "mp4",
+    }
+
+
+def video_args(raw: str, skip: int, frames: int, grid: Grid,
+               renditions: tuple[tuple[Rendition, str], ...], codec: VideoCodec) -> list[str]:
+    """One decode of a raw chunk, trimmed to its frames, encoded to every (rendition, file)."""
+    rate = grid.frame_rate
+    video = (
+        ffmpeg.input(raw)["v:0"]
+        # Frame-exact trim: drop the frames decoded only to reach the chunk's first frame.
+        .trim(start_frame=skip, end_frame=skip + frames)
+        # Exact CFR timestamps from zero; rational so 29.97 fps does not drift.
+        .setpts(f"N*{rate.denominator}/{rate.numerator}/TB")
+    )
+    branches = [video] if len(renditions) == 1 else [
+        video.split()[i] for i in range(len(renditions))]
+    outputs = [
+        branch.filter("scale", r.width, r.height, flags="bicubic").filter("setsar", 1)
+        .output(path, r=f"{rate.numerator}/{rate.denominator}", **x264_options(r, grid, codec))
+        for branch, (r, path) in zip(branches, renditions, strict=True)
+    ]
+    return ffmpeg.merge_outputs(*outputs).global_args("-v", "error", "-nostdin", "-y").compile(
+        cmd=FFMPEG)
+
+
+@dataclass(frozen=True)
+class AudioCodec:
+    bitrate: str = "128k"
+    sample_rate: int = 48000
+    channels: int = 2
+
+
+def audio_args(raw: str, dst: str, offset: float, duration: float, segment_seconds: float,
+               codec: AudioCodec) -> list[str]:
+    """The whole stream's audio encoded once to AAC-LC, fragmented every ~segment_seconds.
+
+    Encoding once (not per chunk) is what keeps audio gapless: AAC's encoder priming
+    would otherwise add a few ms of silence or overlap at every chunk seam.
+    """
+    audio = ffmpeg.input(raw)["a:0"]
+    if offset > 0:  # audio starts after the video: pad its head with silence
+        audio = audio.filter("adelay", f"{round(offset * 1000)}", all=1)
+    elif offset < 0:  # audio starts before the video: drop what precedes the first frame
+        audio = audio.filter("atrim", start=-offset).filter("asetpts", "PTS-STARTPTS")
+    audio = (
+        audio.filter("aresample", codec.sample_rate).filter("atrim", duration=duration)
+        # Sample-count timestamps: the raw audio's container may round times to 1 ms, and
+        # jitter there would give AAC frames uneven durations in the fragments.
+        .filter("asetpts", "N/SR/TB")
+    )
+    out = audio.output(
+        dst, **{"c:a": "aac", "b:a": codec.bitrate, "ac": codec.channels,
+                "ar": codec.sample_rate},
+        frag_duration=int(segment_seconds * 1_000_000),
+        movflags="+empty_moov+default_base_moof",
+        fflags="+bitexact", map_metadata=-1, f="mp4",
+    )
+    return out.global_args("-v", "error", "-nostdin", "-y").compile(cmd=FFMPEG)

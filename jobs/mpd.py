@@ -1,0 +1,92 @@
+"""DASH MPD writer: a Presentation in, MPD text out. Pure (lxml, no I/O).
+
+Element and attribute names follow ISO/IEC 23009-1; see docs/MANIFESTS.md for
+what each choice is for.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from lxml import etree
+
+from hdfs_layout.layout import StreamLayout
+from jobs.presentation import Period, Presentation, Track, max_segment_seconds
+from jobs.timeline import build_timeline
+
+NS = "urn:mpeg:dash:schema:mpd:2011"
+PROFILE_LIVE = "urn:mpeg:dash:profile:isoff-live:2011"
+PROFILE_CMAF = "urn:mpeg:dash:profile:cmaf:2019"
+AUDIO_CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+
+
+def duration(seconds: float) -> str:
+    """xs:duration with millisecond precision, e.g. PT30.030S."""
+    return f"PT{seconds:.3f}S"
+
+
+def _el(parent: etree._Element, tag: str, **attrs: object) -> etree._Element:
+    return etree.SubElement(parent, f"{{{NS}}}{tag}",
+                            {k: str(v) for k, v in attrs.items() if v is not None})
+
+
+def _segment_template(parent: etree._Element, track: Track) -> None:
+    tpl = _el(parent, "SegmentTemplate", timescale=track.timescale,
+              presentationTimeOffset=track.presentation_time_offset or None,
+              initialization=StreamLayout.INIT_TEMPLATE, media=StreamLayout.SEGMENT_TEMPLATE,
+              startNumber=track.start_number)
+    timeline = _el(tpl, "SegmentTimeline")
+    for s in build_timeline(track.segments):
+        _el(timeline, "S", t=s.t, d=s.d, r=s.r or None)
+
+
+def _par(width: int, height: int) -> str:
+    ratio = Fraction(width, height)
+    return f"{ratio.numerator}:{ratio.denominator}"
+
+
+def _video_set(period_el: etree._Element, tracks: tuple[Track, ...], set_id: int) -> None:
+    top = max(tracks, key=lambda t: t.height)
+    aset = _el(period_el, "AdaptationSet", id=set_id, contentType="video", mimeType="video/mp4",
+               segmentAlignment="true", startWithSAP=1, frameRate=top.frame_rate,
+               maxWidth=top.width, maxHeight=top.height, par=_par(top.width, top.height))
+    # Every rung has the same frames and segment grid, so one timeline serves them all.
+    _segment_template(aset, top)
+    for t in sorted(tracks, key=lambda t: -t.height):
+        _el(aset, "Representation", id=t.id, bandwidth=t.average_bitrate, codecs=t.codec,
+            width=t.width, height=t.height, sar="1:1")
+
+
+def _audio_set(period_el: etree._Element, track: Track, set_id: int) -> None:
+    aset = _el(period_el, "AdaptationSet", id=set_id, contentType="audio", mimeType="audio/mp4",
+               lang="und", segmentAlignment="true", startWithSAP=1)
+    _el(aset, "AudioChannelConfiguration", schemeIdUri=AUDIO_CHANNELS_SCHEME,
+        value=track.channels)
+    _segment_template(aset, track)
+    _el(aset, "Representation", id=track.id, bandwidth=track.average_bitrate,
+        codecs=track.codec, audioSamplingRate=track.sample_rate)
+
+
+def _period(root: etree._Element, period: Period) -> None:
+    el = _el(root, "Period", id=period.id, start=duration(period.start))
+    _video_set(el, period.video, 0)
+    for i, audio in enumerate(period.audio, start=1):
+        _audio_set(el, audio, i)
+
+
+def build_mpd(p: Presentation) -> str:
+    """Static (VOD) MPD for a finished presentation."""
+    tracks = [t for period in p.periods for t in (*period.video, *period.audio)]
+    longest = max_segment_seconds(tracks)
+    root = etree.Element(f"{{{NS}}}MPD", nsmap={None: NS})
+    root.set("profiles", f"{PROFILE_LIVE},{PROFILE_CMAF}")
+    root.set("type", "static")
+    root.set("mediaPresentationDuration", duration(p.duration))
+    root.set("minBufferTime", duration(math.ceil(longest * 2)))
+    for url in p.base_urls:
+        _el(root, "BaseURL").text = url
+    for period in p.periods:
+        _period(root, period)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
+                          pretty_print=True).decode("utf-8")

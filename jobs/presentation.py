@@ -1,0 +1,78 @@
+"""What a manifest describes, independent of DASH or HLS syntax. Pure.
+
+The reduce step turns a stream's Segment values into a Presentation; the MPD
+and HLS writers only format it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from jobs.segments import Segment
+
+
+@dataclass(frozen=True)
+class Track:
+    """One Representation (DASH) / one media playlist (HLS)."""
+
+    id: str
+    kind: str  # "video" or "audio"
+    codec: str
+    timescale: int
+    segments: tuple[Segment, ...]
+    width: int = 0
+    height: int = 0
+    frame_rate: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+    presentation_time_offset: int = 0
+
+    @property
+    def duration_ticks(self) -> int:
+        return sum(s.duration for s in self.segments)
+
+    @property
+    def average_bitrate(self) -> int:
+        seconds = self.duration_ticks / self.timescale
+        return round(sum(s.bytes for s in self.segments) * 8 / seconds) if seconds else 0
+
+    @property
+    def peak_bitrate(self) -> int:
+        return max((round(s.bytes * 8 / s.duration_seconds) for s in self.segments
+                    if s.duration), default=0)
+
+    @property
+    def start_number(self) -> int:
+        return self.segments[0].number if self.segments else 0
+
+
+@dataclass(frozen=True)
+class Period:
+    id: str
+    start: float  # seconds from the presentation start
+    video: tuple[Track, ...]
+    audio: tuple[Track, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        t = self.video[0] if self.video else self.audio[0]
+        return t.duration_ticks / t.timescale
+
+
+@dataclass(frozen=True)
+class Presentation:
+    stream_id: str
+    periods: tuple[Period, ...]
+    live: bool = False
+    segment_seconds: float = 2.0
+    base_urls: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def duration(self) -> float:
+        last = self.periods[-1]
+        return last.start + last.duration
+
+
+def max_segment_seconds(tracks: Sequence[Track]) -> float:
+    return max((s.duration_seconds for t in tracks for s in t.segments), default=0.0)

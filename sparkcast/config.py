@@ -1,0 +1,81 @@
+"""All settings in one typed object: defaults < config file < SPARKCAST_* environment.
+
+The config file is TOML, found at $SPARKCAST_CONFIG or
+<user config dir>/sparkcast/sparkcast.toml; keys are the field names below.
+Every default runs with no setup (local storage under the user's data dir,
+Spark local[*], SQLite).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_config_dir, user_data_dir
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_LADDER = "1080:5000k,720:2800k,480:1400k,360:800k,240:400k:baseline"
+
+
+def default_root() -> str:
+    return Path(user_data_dir("sparkcast")).as_uri()
+
+
+def config_file() -> Path:
+    return Path(os.environ.get("SPARKCAST_CONFIG")
+                or Path(user_config_dir("sparkcast")) / "sparkcast.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPARKCAST_", extra="forbid")
+
+    # storage
+    root: str = Field(default_factory=default_root,
+                      description="storage root URL: file:///path or hdfs://namenode:8020/path")
+    webhdfs_url: str | None = Field(None, description="WebHDFS address for an hdfs:// root")
+    hdfs_user: str | None = None
+
+    # chunking and encoding
+    chunk_seconds: float = Field(10.0, gt=0, le=600)
+    segment_seconds: float = Field(2.0, gt=0, le=60)
+    ladder: str = Field(DEFAULT_LADDER, description="HEIGHT:BITRATE[:PROFILE],...")
+    audio_bitrate: str = "128k"
+    x264_preset: str = "veryfast"
+    encoder_threads: int = Field(1, ge=0, description="x264 threads per rendition (0 = auto)")
+    task_grouping: str = Field("chunk", pattern="^(chunk|rendition)$",
+                               description="one Spark task per chunk (one decode, all rungs) "
+                                           "or per chunk x rendition")
+
+    # compute
+    spark_master: str = "local[*]"
+
+    @field_validator("root")
+    @classmethod
+    def _strip_root(cls, v: str) -> str:
+        return v.rstrip("/") or v
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings,
+                TomlConfigSettingsSource(settings_cls, toml_file=config_file()))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from file and environment, with explicit overrides (CLI options) on top.
+
+    Raises pydantic.ValidationError naming the field at fault.
+    """
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
