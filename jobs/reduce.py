@@ -32,6 +32,8 @@ class StreamOutputs:
 
     stream_id: str
     files: tuple[tuple[str, bytes], ...]  # (storage path, bytes), manifests last
+    segments: int = 0  # media segments of every track
+    segment_bytes: int = 0
 
     def paths(self) -> list[str]:
         return [p for p, _ in self.files]
@@ -97,4 +99,5 @@ def build_outputs(source: SourceRecord, segments: list[Segment],
             files.append((layout.media_playlist(t.id), build_media(p, t.id).encode()))
     files.append((layout.master_playlist, build_master(p).encode()))
     files.append((layout.manifest, build_mpd(p).encode()))
-    return StreamOutputs(source.stream_id, tuple(files))
+    return StreamOutputs(source.stream_id, tuple(files), len(segments),
+                         sum(s.bytes for s in segments))

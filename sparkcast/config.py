@@ -55,6 +55,21 @@ class Settings(BaseSettings):
     # compute
     spark_master: str = "local[*]"
 
+    # serving and audience
+    database_url: str = Field(default_factory=lambda: "sqlite:///" + str(
+        Path(user_data_dir("sparkcast")) / "sparkcast.db"),
+        description="SQLAlchemy URL: sqlite:///path or mysql+mysqldb://user:pw@host/db")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    cache_seconds: int = Field(30, ge=0, le=300, description="live edge kept in memory")
+    origins: str = Field("", description="comma-separated origin base URLs listed in manifests")
+
+    # live
+    rtmp_port: int = Field(1935, ge=0, le=65535)
+    live_end_timeout: float = Field(30.0, gt=0, description="seconds without a publisher "
+                                                             "before a live stream ends")
+    dvr_seconds: float = Field(300.0, gt=0)
+
     @field_validator("root")
     @classmethod
     def _strip_root(cls, v: str) -> str:

@@ -1,0 +1,37 @@
+"""Building the SparkSession, in one place and never at import time."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, str] | None = None):
+    """The job's SparkSession.
+
+    Under spark-submit the master and options come from spark-submit; otherwise
+    `master` (default local[*]) is used. Executors run this same Python.
+    """
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if (master or "local").startswith("local"):
+        # Loopback only: these machines have no routable name, and nothing else needs to reach us.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark import SparkConf
+    from pyspark.sql import SparkSession
+
+    conf = SparkConf()
+    builder = SparkSession.builder.appName(app_name)
+    if not conf.contains("spark.master"):
+        builder = builder.master(master or "local[*]")
+    defaults = {
+        "spark.ui.showConsoleProgress": "false",  # sparkcast shows its own progress
+        "spark.python.worker.reuse": "true",
+        "spark.sql.shuffle.partitions": "4",
+    }
+    for key, value in {**defaults, **(extra_conf or {})}.items():
+        if not conf.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

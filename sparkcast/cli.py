@@ -1,0 +1,163 @@
+"""The `sparkcast` command. Commands collect options and hand off; errors become one line."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+
+from sparkcast.config import Settings, load_settings
+from sparkcast.errors import one_line
+
+
+def _fail(message: str) -> None:
+    click.echo(f"sparkcast: error: {message}", err=True)
+    sys.exit(1)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted")
+        except Exception as exc:  # noqa: BLE001 - the CLI's one place to report any failure
+            if os.environ.get("SPARKCAST_DEBUG"):
+                raise
+            _fail(one_line(exc))
+
+    return wrapper
+
+
+def default_stream_id(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64]
+    return cleaned or "stream"
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _progress_bar(desc: str, unit: str):
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
+                              dynamic_ncols=True, leave=True)
+        b = bar["bar"]
+        b.total = total
+        b.n = done
+        b.refresh()
+        if done >= total:
+            b.close()
+
+    return update
+
+
+stream_option = click.option("--stream-id", help="stream id (default: from the file name)")
+chunk_option = click.option("--chunk-seconds", type=float, help="raw chunk length (default 10)")
+segment_option = click.option("--segment-seconds", type=float, help="segment length (default 2)")
+ladder_option = click.option("--ladder", help="HEIGHT:BITRATE[:PROFILE],... e.g. 720:2800k,360:800k")
+master_option = click.option("--master", help="Spark master (default local[*])")
+root_option = click.option("--root", help="storage root URL (default $SPARKCAST_ROOT)")
+grouping_option = click.option("--task-grouping", type=click.Choice(["chunk", "rendition"]),
+                               help="one map task per chunk (default) or per chunk x rendition")
+
+
+@click.group()
+@click.version_option(package_name="sparkcast")
+def main() -> None:
+    """sparkcast: chunked video transcoding on Apache Spark, served as DASH and HLS."""
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@stream_option
+@chunk_option
+@segment_option
+@root_option
+@handle_errors
+def ingest(input_path: str, stream_id: str | None, chunk_seconds: float | None,
+           segment_seconds: float | None, root: str | None) -> None:
+    """Cut INPUT into raw chunks and chunk-index records under the storage root."""
+    from sparkcast.pipeline import run_ingest
+
+    settings = _settings(root=root, chunk_seconds=chunk_seconds, segment_seconds=segment_seconds)
+    sid = stream_id or default_stream_id(input_path)
+    source, chunks = run_ingest(settings, input_path, sid, _progress_bar("ingest", "chunk"))
+    click.echo(f"{sid}: {len(chunks)} chunks of {settings.chunk_seconds:g} s "
+               f"({source.frames} frames, {source.duration:.2f} s)")
+
+
+def _transcode_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed([ladder_option, master_option, root_option, grouping_option]):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.argument("stream_id")
+@_transcode_options
+@handle_errors
+def transcode(stream_id: str, ladder: str | None, master: str | None, root: str | None,
+              task_grouping: str | None) -> None:
+    """Transcode an already ingested stream (its chunks) to the ladder."""
+    from sparkcast.pipeline import run_transcode
+
+    settings = _settings(root=root, ladder=ladder, spark_master=master,
+                         task_grouping=task_grouping)
+    summary = run_transcode(settings, stream_id, _progress_bar("transcode", "rendition"))
+    _print_summary(settings, summary)
+
+
+@main.command()
+@click.argument("input_path", metavar="INPUT")
+@stream_option
+@chunk_option
+@segment_option
+@_transcode_options
+@handle_errors
+def submit(input_path: str, stream_id: str | None, chunk_seconds: float | None,
+           segment_seconds: float | None, ladder: str | None, master: str | None,
+           root: str | None, task_grouping: str | None) -> None:
+    """Ingest INPUT and transcode it on Spark; print the manifest paths."""
+    from sparkcast.pipeline import run_ingest, run_transcode
+
+    settings = _settings(root=root, chunk_seconds=chunk_seconds, segment_seconds=segment_seconds,
+                         ladder=ladder, spark_master=master, task_grouping=task_grouping)
+    sid = stream_id or default_stream_id(input_path)
+    run_ingest(settings, input_path, sid, _progress_bar("ingest", "chunk"))
+    summary = run_transcode(settings, sid, _progress_bar("transcode", "rendition"))
+    _print_summary(settings, summary)
+
+
+def _print_summary(settings: Settings, summary: Any) -> None:
+    from hdfs_layout import StreamLayout, open_storage
+
+    storage = open_storage(settings.root, settings.webhdfs_url, settings.hdfs_user)
+    layout = StreamLayout(summary.stream_id)
+    rungs = ", ".join(f"{r.name} ({r.width}x{r.height} @ {r.bitrate // 1000}k)"
+                      for r in summary.renditions)
+    click.echo(f"stream      {summary.stream_id}")
+    click.echo(f"duration    {summary.duration:.2f} s")
+    click.echo(f"renditions  {rungs}")
+    click.echo(f"segments    {summary.segments} ({summary.bytes / 1e6:.1f} MB)")
+    click.echo(f"wall time   {summary.wall_seconds:.1f} s ({summary.speed:.2f}x real time)")
+    click.echo(f"DASH        {storage.url(layout.manifest)}")
+    click.echo(f"HLS         {storage.url(layout.master_playlist)}")
+
+
+if __name__ == "__main__":
+    main()

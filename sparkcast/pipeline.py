@@ -1,0 +1,62 @@
+"""Wiring settings to the ingest and transcode steps (shared by the CLI and spark-submit)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hdfs_layout import Storage, open_storage
+from ingest.chunker import ingest_file
+from ingest.records import ChunkRecord, SourceRecord
+from jobs.encode import AudioCodec, VideoCodec
+from jobs.ladder import parse_ladder, plan_ladder
+from jobs.transcode import JobOptions, JobSummary, run_job
+from jobs.transcode_map import StorageConfig
+from sparkcast.config import Settings
+
+Progress = Callable[[int, int], None]
+
+
+def storage_config(settings: Settings) -> StorageConfig:
+    return StorageConfig(settings.root, settings.webhdfs_url, settings.hdfs_user)
+
+
+def open_root(settings: Settings) -> Storage:
+    return open_storage(settings.root, settings.webhdfs_url, settings.hdfs_user)
+
+
+def job_options(settings: Settings) -> JobOptions:
+    rungs = parse_ladder(settings.ladder)
+
+    def renditions(source: SourceRecord):
+        sar = float(eval_fraction(source.sar))
+        return plan_ladder(rungs, source.width, source.height, sar)
+
+    return JobOptions(
+        renditions_from=renditions,
+        video=VideoCodec(preset=settings.x264_preset, threads=settings.encoder_threads),
+        audio=AudioCodec(bitrate=settings.audio_bitrate),
+        segment_seconds=settings.segment_seconds,
+        task_grouping=settings.task_grouping,
+    )
+
+
+def eval_fraction(text: str):
+    from fractions import Fraction
+
+    return Fraction(text)
+
+
+def run_ingest(settings: Settings, input_path: str, stream_id: str,
+               progress: Progress | None = None) -> tuple[SourceRecord, list[ChunkRecord]]:
+    return ingest_file(input_path, stream_id, open_root(settings), settings.chunk_seconds,
+                       settings.segment_seconds, progress)
+
+
+def run_transcode(settings: Settings, stream_id: str, progress: Progress | None = None
+                  ) -> JobSummary:
+    from jobs.spark_session import get_session
+
+    options = job_options(settings)  # fail on a bad ladder before Spark starts
+    spark = get_session(f"sparkcast-transcode-{stream_id}", settings.spark_master)
+    return run_job(spark, open_root(settings), storage_config(settings), stream_id, options,
+                   progress)
