@@ -1,0 +1,33 @@
+"""serve: the Flask origin (app factory + one blueprint per concern).
+
+    media      MPD, HLS playlists, init and media segments, clock
+    player     the /watch/<stream_id> page and its static assets
+    health     /healthz and /metrics
+    (audience: comments, reactions, notices, ads, admin — see their modules)
+
+Production runs under gunicorn (`sparkcast serve`); `create_app` builds a fresh
+app and touches nothing at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from sparkcast.config import Settings, load_settings
+
+# (module, blueprint attribute); each module owns one concern.
+BLUEPRINTS: list[tuple[str, str]] = []
+
+
+def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None
+               ) -> Flask:
+    app = Flask(__name__)
+    app.config["SPARKCAST"] = settings or load_settings()
+    app.config.update(test_config or {})
+    import importlib
+
+    for module, attr in BLUEPRINTS:
+        app.register_blueprint(getattr(importlib.import_module(module), attr))
+    return app
