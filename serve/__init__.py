@@ -18,7 +18,11 @@ from flask import Flask
 from sparkcast.config import Settings, load_settings
 
 # (module, blueprint attribute); each module owns one concern.
-BLUEPRINTS: list[tuple[str, str]] = []
+BLUEPRINTS: list[tuple[str, str]] = [
+    ("serve.errors", "bp"),
+    ("serve.media", "bp"),
+    ("serve.health", "bp"),
+]
 
 
 def create_app(settings: Settings | None = None, test_config: dict[str, Any] | None = None

@@ -1,0 +1,42 @@
+"""Per-app resources the blueprints share: settings, storage, the segment cache, the filler.
+
+Built lazily on first use and kept in `app.extensions`, so `create_app` stays
+cheap and each gunicorn worker (a forked process) builds its own after the fork.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app
+
+from hdfs_layout import Storage, open_storage
+from serve.cache import SegmentCache
+from sparkcast.config import Settings
+
+DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # ~30 s of a 5-rung 1080p ladder is about 40 MB
+_KEY = "sparkcast.serve"
+_lock = threading.Lock()
+
+
+class ServeContext:
+    def __init__(self, app: Flask) -> None:
+        self.settings: Settings = app.config["SPARKCAST"]
+        s = self.settings
+        self.storage: Storage = open_storage(s.root, s.webhdfs_url, s.hdfs_user)
+        self.cache = SegmentCache(max_age=s.cache_seconds,
+                                  max_bytes=int(app.config.get("CACHE_MAX_BYTES",
+                                                               DEFAULT_CACHE_BYTES)))
+        self.origins = [o.strip().rstrip("/") for o in s.origins.split(",") if o.strip()]
+        self.filler = None  # serve.live_fill.EdgeFiller, started on first request
+
+
+def get(app: Flask | None = None) -> ServeContext:
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    ctx = app.extensions.get(_KEY)
+    if ctx is None:
+        with _lock:
+            ctx = app.extensions.get(_KEY)
+            if ctx is None:
+                ctx = app.extensions[_KEY] = ServeContext(app)
+    return ctx
