@@ -7,12 +7,16 @@ cheap and each gunicorn worker (a forked process) builds its own after the fork.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
 from hdfs_layout import Storage, open_storage
 from serve.cache import SegmentCache
 from sparkcast.config import Settings
+
+if TYPE_CHECKING:
+    from serve.live_fill import EdgeFiller
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # ~30 s of a 5-rung 1080p ladder is about 40 MB
 _KEY = "sparkcast.serve"
@@ -28,7 +32,23 @@ class ServeContext:
                                   max_bytes=int(app.config.get("CACHE_MAX_BYTES",
                                                                DEFAULT_CACHE_BYTES)))
         self.origins = [o.strip().rstrip("/") for o in s.origins.split(",") if o.strip()]
-        self.filler = None  # serve.live_fill.EdgeFiller, started on first request
+        self.filler: EdgeFiller | None = None  # see start_filler
+
+
+def start_filler(app: Flask) -> None:
+    """Start this process's live-edge filler (once; a no-op with the cache off or in tests).
+
+    Called from gunicorn's post_worker_init (each worker after the fork) and, for the
+    development server, on the first request.
+    """
+    if not app.config.get("EDGE_FILLER", True):
+        return
+    ctx = get(app)
+    with _lock:
+        if ctx.filler is None and ctx.cache.enabled:
+            from serve.live_fill import EdgeFiller
+
+            ctx.filler = EdgeFiller(ctx.storage, ctx.cache).start()
 
 
 def get(app: Flask | None = None) -> ServeContext:

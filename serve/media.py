@@ -15,7 +15,7 @@ import time
 from datetime import UTC, datetime
 from functools import lru_cache
 
-from flask import Blueprint, Response, abort, request, url_for
+from flask import Blueprint, Response, abort, current_app, request, url_for
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
@@ -180,6 +180,13 @@ def clock() -> Response:
     resp = Response(now, mimetype="text/plain")
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+@bp.before_app_request
+def _ensure_filler() -> None:
+    ctx = context.get()
+    if ctx.filler is None and ctx.cache.enabled:
+        context.start_filler(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 @bp.after_request

@@ -159,5 +159,29 @@ def _print_summary(settings: Settings, summary: Any) -> None:
     click.echo(f"HLS         {storage.url(layout.master_playlist)}")
 
 
+@main.command("serve")
+@click.option("--host", help="address to listen on (default 127.0.0.1)")
+@click.option("--port", type=int, help="port (default 8080)")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="gunicorn worker processes")
+@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
+              help="threads per worker")
+@click.option("--cache-seconds", type=click.IntRange(0, 300),
+              help="newest seconds of each live rendition kept in RAM (default 30)")
+@click.option("--origins", help="comma-separated origin base URLs listed in manifests")
+@root_option
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
+@handle_errors
+def serve_command(host: str | None, port: int | None, workers: int, threads: int,
+                  cache_seconds: int | None, origins: str | None, root: str | None,
+                  dev: bool) -> None:
+    """Serve DASH/HLS, the player page and the API (gunicorn)."""
+    from serve.gunicorn_run import run_server
+
+    settings = _settings(root=root, host=host, port=port, cache_seconds=cache_seconds,
+                         origins=origins)
+    run_server(settings, workers=workers, threads=threads, dev=dev)
+
+
 if __name__ == "__main__":
     main()
