@@ -31,18 +31,9 @@ class Rendition:
     name: str
     width: int
     height: int
-    bitrate: int
+    bitrate: int  # the rung's rate: a cap under capped CRF, the target under ABR
     profile: str
 
-    @property
-    def maxrate(self) -> int:
-        # A capped VBR: peaks up to 1.5x the target, over a 2 s buffer, keeps segments close
-        # to the advertised bandwidth while letting x264 spend bits where the picture needs them.
-        return self.bitrate * 3 // 2
-
-    @property
-    def bufsize(self) -> int:
-        return self.bitrate * 2
 
 
 def parse_bitrate(text: str) -> int:

@@ -60,12 +60,14 @@ def package(data: bytes, first_number: int, start_ticks: int, expect_sync: bool 
         init, fragments = mp4.split_fragments(data)
         track = mp4.track_info(init)
         out, timings = [], []
+        # The first frame's presentation delay (B-frames), removed from every fragment.
+        shift = mp4.fragment_timing(fragments[0]).first_composition_offset if fragments else 0
         for i, fragment in enumerate(fragments):
             t = mp4.fragment_timing(fragment)
             if expect_sync and not t.starts_with_sync:
                 raise PackagingError(f"fragment {i} does not start with a keyframe")
-            retimed = mp4.retime_fragment(fragment, start_ticks + t.decode_time,
-                                          first_number + i + 1)
+            retimed = mp4.retime_fragment(mp4.shift_composition(fragment, shift),
+                                          start_ticks + t.decode_time, first_number + i + 1)
             out.append(retimed)
             timings.append(mp4.fragment_timing(retimed))
     except mp4.BoxError as exc:

@@ -20,7 +20,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEFAULT_LADDER = "1080:5000k,720:2800k,480:1400k,360:800k,240:400k:baseline"
+DEFAULT_LADDER = "1080:5000k,720:2800k,480:1400k,360:800k,240:400k"
 
 
 def default_root() -> str:
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     ladder: str = Field(DEFAULT_LADDER, description="HEIGHT:BITRATE[:PROFILE],...")
     audio_bitrate: str = "128k"
     x264_preset: str = "veryfast"
+    rate_control: str = Field("capped-crf", pattern="^(capped-crf|abr)$",
+                              description="capped-crf: CRF under a VBV cap at the rung's "
+                                          "bitrate; abr: the rung's bitrate as a target")
+    crf: int = Field(23, ge=0, le=51)
     encoder_threads: int = Field(1, ge=0, description="x264 threads per rendition (0 = auto)")
     task_grouping: str = Field("chunk", pattern="^(chunk|rendition)$",
                                description="one Spark task per chunk (one decode, all rungs) "

@@ -33,7 +33,8 @@ def job_options(settings: Settings) -> JobOptions:
 
     return JobOptions(
         renditions_from=renditions,
-        video=VideoCodec(preset=settings.x264_preset, threads=settings.encoder_threads),
+        video=VideoCodec(preset=settings.x264_preset, threads=settings.encoder_threads,
+                         rate_control=settings.rate_control, crf=settings.crf),
         audio=AudioCodec(bitrate=settings.audio_bitrate),
         segment_seconds=settings.segment_seconds,
         task_grouping=settings.task_grouping,

@@ -103,54 +103,54 @@ class FragmentTiming:
     duration: int
     samples: int
     starts_with_sync: bool
+    first_composition_offset: int = 0
 
 
-def fragment_timing(fragment: bytes) -> FragmentTiming:
-    """Sequence number, tfdt, summed sample durations and first-sample sync flag of one fragment."""
-    mfhd = find(fragment, "moof/mfhd")
-    tfhd = find(fragment, "moof/traf/tfhd")
-    tfdt = find(fragment, "moof/traf/tfdt")
-    if not (mfhd and tfhd and tfdt):
-        raise BoxError("fragment lacks mfhd/tfhd/tfdt")
-    sequence = struct.unpack_from(">I", fragment, mfhd.body + 4)[0]
-    version, _ = _full_box(fragment, tfdt)
-    fmt = ">Q" if version == 1 else ">I"
-    decode_time = struct.unpack_from(fmt, fragment, tfdt.body + 4)[0]
+@dataclass(frozen=True)
+class _Sample:
+    duration: int | None
+    flags: int | None
+    cto_at: int | None  # byte offset of the sample's composition time offset, if present
+    cto: int
 
-    _, tf_flags = _full_box(fragment, tfhd)
+
+def _tfhd_defaults(fragment: bytes, tfhd: Box) -> tuple[int | None, int | None]:
+    _, flags = _full_box(fragment, tfhd)
     pos = tfhd.body + 8  # version/flags + track_ID
-    default_duration = default_flags = None
-    if tf_flags & 0x01:
+    duration = sample_flags = None
+    if flags & 0x01:
         pos += 8
-    if tf_flags & 0x02:
+    if flags & 0x02:
         pos += 4
-    if tf_flags & 0x08:
-        default_duration = struct.unpack_from(">I", fragment, pos)[0]
+    if flags & 0x08:
+        duration = struct.unpack_from(">I", fragment, pos)[0]
         pos += 4
-    if tf_flags & 0x10:
+    if flags & 0x10:
         pos += 4
-    if tf_flags & 0x20:
-        default_flags = struct.unpack_from(">I", fragment, pos)[0]
+    if flags & 0x20:
+        sample_flags = struct.unpack_from(">I", fragment, pos)[0]
+    return duration, sample_flags
 
-    duration = samples = 0
-    first_flags = None
+
+def _samples(fragment: bytes) -> Iterator[tuple[Box, _Sample]]:
+    """Every sample of the fragment's first track, with the trun box it is listed in."""
     traf = find(fragment, "moof/traf")
-    assert traf is not None
+    tfhd = find(fragment, "moof/traf/tfhd")
+    if not (traf and tfhd):
+        raise BoxError("fragment lacks traf/tfhd")
+    default_duration, default_flags = _tfhd_defaults(fragment, tfhd)
     for trun in (b for b in iter_boxes(fragment, traf.body, traf.end) if b.type == b"trun"):
-        _, flags = _full_box(fragment, trun)
+        version, flags = _full_box(fragment, trun)
         count = struct.unpack_from(">I", fragment, trun.body + 4)[0]
-        pos = trun.body + 8
-        if flags & 0x01:
-            pos += 4
-        run_first_flags = None
+        pos = trun.body + 8 + (4 if flags & 0x01 else 0)
+        first_flags = None
         if flags & 0x04:
-            run_first_flags = struct.unpack_from(">I", fragment, pos)[0]
+            first_flags = struct.unpack_from(">I", fragment, pos)[0]
             pos += 4
         for i in range(count):
-            sample_duration = default_duration
-            sample_flags = default_flags
+            duration, sample_flags, cto_at, cto = default_duration, default_flags, None, 0
             if flags & 0x100:
-                sample_duration = struct.unpack_from(">I", fragment, pos)[0]
+                duration = struct.unpack_from(">I", fragment, pos)[0]
                 pos += 4
             if flags & 0x200:
                 pos += 4
@@ -158,18 +158,52 @@ def fragment_timing(fragment: bytes) -> FragmentTiming:
                 sample_flags = struct.unpack_from(">I", fragment, pos)[0]
                 pos += 4
             if flags & 0x800:
+                cto_at = pos
+                cto = struct.unpack_from(">i" if version else ">I", fragment, pos)[0]
                 pos += 4
-            if i == 0 and run_first_flags is not None:
-                sample_flags = run_first_flags
-            if samples == 0 and i == 0:
-                first_flags = sample_flags
-            if sample_duration is None:
-                raise BoxError("sample without a duration (no trun duration, no tfhd default)")
-            duration += sample_duration
-        samples += count
+            if i == 0 and first_flags is not None:
+                sample_flags = first_flags
+            yield trun, _Sample(duration, sample_flags, cto_at, cto)
+
+
+def fragment_timing(fragment: bytes) -> FragmentTiming:
+    """Sequence number, tfdt, summed sample durations and first-sample sync flag of one fragment."""
+    mfhd = find(fragment, "moof/mfhd")
+    tfdt = find(fragment, "moof/traf/tfdt")
+    if not (mfhd and tfdt):
+        raise BoxError("fragment lacks mfhd/tfdt")
+    sequence = struct.unpack_from(">I", fragment, mfhd.body + 4)[0]
+    version, _ = _full_box(fragment, tfdt)
+    decode_time = struct.unpack_from(">Q" if version == 1 else ">I", fragment, tfdt.body + 4)[0]
+    duration = count = 0
+    first: _Sample | None = None
+    for _, sample in _samples(fragment):
+        if sample.duration is None:
+            raise BoxError("sample without a duration (no trun duration, no tfhd default)")
+        first = first or sample
+        duration += sample.duration
+        count += 1
     # sample_is_non_sync_sample is bit 16 of the sample flags.
-    sync = first_flags is not None and not (first_flags >> 16) & 1
-    return FragmentTiming(sequence, decode_time, duration, samples, sync)
+    sync = first is not None and first.flags is not None and not (first.flags >> 16) & 1
+    return FragmentTiming(sequence, decode_time, duration, count, sync,
+                          first.cto if first else 0)
+
+
+def shift_composition(fragment: bytes, shift: int) -> bytes:
+    """Subtract shift from every composition offset, as a version-1 (signed) trun.
+
+    x264's B-frames make ffmpeg present the first frame `shift` ticks after its decode
+    time; rungs without B-frames present it at once. Shifting (what CMAF calls negative
+    composition offsets) makes the same picture carry the same time in every rung.
+    """
+    if shift == 0:
+        return fragment
+    out = bytearray(fragment)
+    for trun, sample in _samples(fragment):
+        out[trun.body] = 1  # version 1: signed offsets
+        if sample.cto_at is not None:
+            struct.pack_into(">i", out, sample.cto_at, sample.cto - shift)
+    return bytes(out)
 
 
 def retime_fragment(fragment: bytes, decode_time: int, sequence: int) -> bytes:

@@ -1,0 +1,86 @@
+"""nginx-rtmp's HTTP callbacks: accept or refuse a publisher's stream key.
+
+nginx POSTs form fields (`name` = the stream key, `app`, `addr`, `tcurl`, `clientid`, and
+the publish URL's query parameters). Any 2xx accepts and a 4xx/5xx refuses, but a 3xx with
+`Location` would accept and *rename* the stream, so these views answer 200 or 403 only.
+The key itself is never logged: refusals name the key id (known key) or a fingerprint.
+
+Only loopback callers are served: nginx runs on the same host, and the endpoint must not
+become a remote key oracle or let anyone mark streams as stopped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from flask import Blueprint, Response, request
+from sqlalchemy.exc import SQLAlchemyError
+
+from serve.db import get_session
+from serve.keys import check_publish, fingerprint, publish_done
+
+log = logging.getLogger("sparkcast.rtmp")
+
+bp = Blueprint("rtmp_callbacks", __name__, url_prefix="/rtmp")
+
+RTMP_APP = "live"  # the one nginx application publishers use (ingest.rtmp)
+
+
+def _text(status: int, body: str) -> Response:
+    return Response(body + "\n", status=status, mimetype="text/plain")
+
+
+def _from_loopback() -> bool:
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False
+
+
+@bp.before_request
+def _loopback_only() -> Response | None:
+    return None if _from_loopback() else _text(403, "forbidden")
+
+
+@bp.post("/on_publish")
+def on_publish() -> Response:
+    key = request.form.get("name", "")
+    addr = request.form.get("addr", "")
+    if request.form.get("app") != RTMP_APP:
+        log.warning("publish refused: app %r is not %r (addr %s)",
+                    request.form.get("app"), RTMP_APP, addr)
+        return _text(403, "refused")
+    session = get_session()
+    try:
+        decision = check_publish(session, key, addr)
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.error("publish refused: database unavailable (%s), addr %s", type(exc).__name__, addr)
+        return _text(403, "refused")
+    if not decision.allowed:
+        who = (f"key id {decision.key_id}" if decision.key_id is not None
+               else f"key fingerprint {fingerprint(key)}")
+        log.warning("publish refused: %s (%s, stream %s, addr %s)",
+                    decision.reason, who, decision.stream_id, addr)
+        return _text(403, "refused")
+    log.info("publish accepted: key id %s, stream %s, addr %s",
+             decision.key_id, decision.stream_id, addr)
+    return _text(200, "ok")
+
+
+@bp.post("/on_publish_done")
+def on_publish_done() -> Response:
+    session = get_session()
+    try:
+        row = publish_done(session, request.form.get("name", ""))
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.error("publish_done not recorded: database unavailable (%s)", type(exc).__name__)
+        return _text(200, "ok")  # nginx ignores the answer; nothing to refuse
+    if row is not None:
+        log.info("publish done: key id %s, stream %s, addr %s",
+                 row.id, row.stream_id, request.form.get("addr", ""))
+    return _text(200, "ok")

@@ -1,0 +1,59 @@
+"""Shared fixtures: generated media, a local[2] Spark session, a fresh storage root."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from media_tools import SourceSpec  # noqa: E402
+
+from hdfs_layout import open_storage  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="session")
+def make_media(media_dir: Path):
+    def make(spec: SourceSpec) -> Path:
+        return spec.make(media_dir)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for the whole run (starting one costs ~8 s)."""
+    from jobs.spark_session import get_session
+
+    session = get_session("sparkcast-tests", "local[2]")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "root"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def storage(root: Path):
+    return open_storage(root.as_uri())
+
+
+@pytest.fixture
+def cli_env(root: Path) -> dict[str, str]:
+    """Environment for running the real `sparkcast` command against the test's root."""
+    env = dict(os.environ)
+    env.update(SPARKCAST_ROOT=root.as_uri(), SPARK_LOCAL_IP="127.0.0.1",
+               SPARKCAST_CONFIG=str(root / "no-config.toml"))
+    return env
