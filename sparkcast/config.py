@@ -70,6 +70,13 @@ class Settings(BaseSettings):
 
     # live
     rtmp_port: int = Field(1935, ge=0, le=65535)
+    rtmp_host: str = Field("127.0.0.1", description="address the RTMP front listens on "
+                                                    "(0.0.0.0 for remote publishers)")
+    live_ingest_command: str = Field(
+        "{sparkcast} live-ingest --stream-id {stream_id} {url}",
+        description="per-stream chunker run for each accepted RTMP publish (see "
+                    "docs/LIVE_INGEST.md); placeholders: {sparkcast} {python} {stream_id} "
+                    "{url} {addr} {chunk_seconds}")
     live_end_timeout: float = Field(30.0, gt=0, description="seconds without a publisher "
                                                              "before a live stream ends")
     dvr_seconds: float = Field(300.0, gt=0)
