@@ -22,6 +22,7 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("serve.errors", "bp"),
     ("serve.media", "bp"),
     ("serve.health", "bp"),
+    ("serve.player", "bp"),
 ]
 
 

@@ -1,0 +1,178 @@
+/* sparkcast /watch page: dash.js first, hls.js as fallback, native HLS only without MSE.
+ *
+ * Engine choice never trusts canPlayType("application/vnd.apple.mpegurl"): Chromium
+ * answers "maybe" without being able to play HLS (docs/SERVING.md). Native HLS is used
+ * only where there is no MediaSource at all (older iPhones).
+ *
+ * window.sparkcastPlayer exposes state for tests and the audience scripts:
+ * engine, errors[], stalls[] (ms), switches[] ({t, height}), height, live.
+ */
+(function () {
+  "use strict";
+  const root = document.getElementById("watch");
+  const video = document.getElementById("video");
+  const $ = (id) => document.getElementById(id);
+  const state = { engine: null, errors: [], stalls: [], switches: [], height: 0, live: false,
+                  player: null, hls: null };
+  window.sparkcastPlayer = state;
+
+  const hasMSE = !!(window.MediaSource || window.ManagedMediaSource);
+  const wanted = new URLSearchParams(location.search).get("engine") || root.dataset.engine;
+
+  function fail(where, detail) {
+    state.errors.push({ where, detail: String(detail) });
+    $("status").textContent = "Playback problem, retrying…";
+  }
+
+  function switched(height) {
+    if (height && height !== state.height) {
+      state.height = height;
+      state.switches.push({ t: performance.now(), height });
+    }
+  }
+
+  // ---- engines: each sets state.levels() / state.setLevel(id|"auto") / state.toLive()
+  function startDash() {
+    const player = dashjs.MediaPlayer().create();
+    player.updateSettings({
+      streaming: {
+        // Hold a steady distance from the live edge; catch up gently if behind.
+        delay: { liveDelayFragmentCount: 3 },
+        liveCatchup: { enabled: true, maxDrift: 6, playbackRate: { min: -0.2, max: 0.2 } },
+        // Segment failures move on to the next BaseURL (another origin) quickly.
+        retryAttempts: { MediaSegment: 1, InitializationSegment: 1, MPD: 2 },
+        retryIntervals: { MediaSegment: 300, InitializationSegment: 300, MPD: 500 },
+        abr: { autoSwitchBitrate: { video: true } },
+      },
+    });
+    player.initialize(video, root.dataset.mpd, true);
+    const ev = dashjs.MediaPlayer.events;
+    player.on(ev.ERROR, (e) => fail("dash", JSON.stringify(e.error || e)));
+    player.on(ev.QUALITY_CHANGE_RENDERED, (e) => {
+      if (e.mediaType === "video") switched(e.newRepresentation && e.newRepresentation.height);
+    });
+    player.on(ev.STREAM_INITIALIZED, () => {
+      state.live = player.isDynamic();
+      fillQualities(player.getRepresentationsByType("video")
+        .map((r) => ({ id: r.id, height: r.height, bitrate: r.bandwidth })));
+      const rep = player.getCurrentRepresentationForType("video");
+      switched(rep && rep.height);
+      showLive();
+    });
+    state.player = player;
+    state.setLevel = (id) => {
+      const auto = id === "auto";
+      player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: auto } } } });
+      if (!auto) player.setRepresentationForTypeById("video", id, true);
+    };
+    state.toLive = () => player.seekToOriginalLive();
+    return "dash";
+  }
+
+  function startHls() {
+    const hls = new Hls({ liveSyncDurationCount: 3, enableWorker: true });
+    hls.on(Hls.Events.ERROR, (_e, d) => { if (d.fatal) fail("hls", d.details); });
+    hls.on(Hls.Events.MANIFEST_PARSED, (_e, d) => {
+      fillQualities(d.levels.map((l, i) => ({ id: String(i), height: l.height,
+                                              bitrate: l.bitrate })));
+    });
+    hls.on(Hls.Events.LEVEL_LOADED, (_e, d) => { state.live = !!d.details.live; showLive(); });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => switched(hls.levels[d.level].height));
+    hls.loadSource(root.dataset.hls);
+    hls.attachMedia(video);
+    state.hls = hls;
+    state.setLevel = (id) => { hls.currentLevel = id === "auto" ? -1 : Number(id); };
+    state.toLive = () => { if (hls.liveSyncPosition) video.currentTime = hls.liveSyncPosition; };
+    return "hls.js";
+  }
+
+  function startNative() {
+    video.src = root.dataset.hls;
+    state.setLevel = () => {};
+    state.toLive = () => { if (video.seekable.length) video.currentTime = video.seekable.end(0); };
+    $("quality").disabled = true;
+    return "native";
+  }
+
+  function choose() {
+    const dashOk = hasMSE && window.dashjs;
+    const hlsOk = window.Hls && Hls.isSupported();
+    if (wanted === "hls" && hlsOk) return startHls();
+    if (dashOk && wanted !== "hls") return startDash();
+    if (hlsOk) return startHls();
+    if (!hasMSE) return startNative();
+    fail("setup", "no engine can play this stream here");
+    return null;
+  }
+
+  // ---- controls, engine-agnostic (they read the <video> element)
+  function fillQualities(levels) {
+    const sel = $("quality");
+    sel.querySelectorAll("option:not([value=auto])").forEach((o) => o.remove());
+    levels.sort((a, b) => b.height - a.height).forEach((l) => {
+      const o = document.createElement("option");
+      o.value = l.id;
+      o.textContent = `${l.height}p`;
+      sel.appendChild(o);
+    });
+  }
+
+  function showLive() { $("live").hidden = !state.live; }
+
+  function range() {
+    const s = video.seekable;
+    if (s && s.length) return [s.start(0), s.end(s.length - 1)];
+    return [0, Number.isFinite(video.duration) ? video.duration : 0];
+  }
+
+  function fmt(t) {
+    t = Math.max(0, Math.floor(t));
+    const h = Math.floor(t / 3600), m = Math.floor(t / 60) % 60, s = t % 60;
+    return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+  }
+
+  let dragging = false;
+  function tick() {
+    const [start, end] = range();
+    const seek = $("seek");
+    seek.min = start; seek.max = end;
+    if (!dragging) seek.value = video.currentTime;
+    $("time").textContent = state.live
+      ? "-" + fmt(end - video.currentTime) : fmt(video.currentTime) + " / " + fmt(end);
+    $("live").classList.toggle("at-edge", state.live && end - video.currentTime < 8);
+    $("play").innerHTML = video.paused ? "&#9654;" : "&#10074;&#10074;";
+    $("mute-x").style.display = video.muted ? "" : "none";
+  }
+
+  $("seek").addEventListener("input", () => { dragging = true; });
+  $("seek").addEventListener("change", () => {
+    dragging = false;
+    video.currentTime = Number($("seek").value);  // DVR: anywhere in the seekable window
+  });
+  $("play").addEventListener("click", () => (video.paused ? video.play() : video.pause()));
+  $("mute").addEventListener("click", () => { video.muted = !video.muted; });
+  $("live").addEventListener("click", () => state.toLive && state.toLive());
+  $("quality").addEventListener("change", (e) => state.setLevel && state.setLevel(e.target.value));
+  $("fullscreen").addEventListener("click", () => {
+    const box = $("stage");
+    if (document.fullscreenElement) document.exitFullscreen();
+    else if (box.requestFullscreen) box.requestFullscreen();
+    else if (video.webkitEnterFullscreen) video.webkitEnterFullscreen();
+  });
+
+  // stall accounting: time from "waiting" to the next "playing"
+  let waitingSince = null;
+  video.addEventListener("waiting", () => { if (waitingSince === null) waitingSince = performance.now(); });
+  video.addEventListener("playing", () => {
+    $("status").textContent = "";
+    if (waitingSince !== null && state.everPlayed) state.stalls.push(performance.now() - waitingSince);
+    waitingSince = null;
+    state.everPlayed = true;
+  });
+  video.addEventListener("error", () => fail("video", video.error && video.error.message));
+  video.addEventListener("timeupdate", tick);
+  setInterval(tick, 500);
+
+  state.engine = choose();
+  root.dataset.engineInUse = state.engine || "none";
+})();
