@@ -22,6 +22,8 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("serve.errors", "bp"),
     ("serve.media", "bp"),
     ("serve.health", "bp"),
+    ("serve.rtmp_callbacks", "bp"),
+    ("serve.admin_keys", "bp"),
     ("serve.player", "bp"),
 ]
 
@@ -33,6 +35,9 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app.config.update(test_config or {})
     import importlib
 
+    from serve import db
+
+    db.init_app(app)  # engine; a SQLite database is migrated to head here
     for module, attr in BLUEPRINTS:
         app.register_blueprint(getattr(importlib.import_module(module), attr))
     return app

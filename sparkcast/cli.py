@@ -183,5 +183,15 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
     run_server(settings, workers=workers, threads=threads, dev=dev)
 
 
+# Command groups defined in their own modules.
+from ingest.rtmp_commands import rtmp  # noqa: E402
+from serve.db_commands import admin, db, keys  # noqa: E402
+
+main.add_command(db)
+main.add_command(keys)
+main.add_command(admin)
+main.add_command(rtmp)
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,306 @@
+"""The RTMP front: Debian's nginx + libnginx-mod-rtmp, configured and run by sparkcast.
+
+    build_config(cfg)    the nginx.conf text for an RtmpConfig (pure)
+    live_ingest_argv()   the per-stream chunker command, from settings.live_ingest_command
+    RtmpServer           writes the config into a run dir and runs nginx as a child process
+
+Flow of a publish to rtmp://HOST:PORT/live/<key>:
+  1. nginx POSTs on_publish to serve's /rtmp/on_publish (serve.rtmp_callbacks), which
+     answers 200 (key valid) or 403 (refused: the publisher's connection is closed);
+  2. on 200, nginx runs `exec_push`: `python -m ingest.rtmp_hook ... <key> <addr>`, which
+     looks the key up again, and execs the live-ingest command (default
+     `sparkcast live-ingest --stream-id ID rtmp://127.0.0.1:PORT/live/<key>`);
+  3. when the publisher goes away nginx SIGTERMs that process and POSTs on_publish_done.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import TracebackType
+
+from sparkcast.config import Settings
+
+log = logging.getLogger("sparkcast.rtmp")
+
+RTMP_APP = "live"
+RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+LIVE_INGEST_FIELDS = ("sparkcast", "python", "stream_id", "url", "addr", "chunk_seconds")
+
+
+class RtmpError(RuntimeError):
+    """The RTMP front could not be configured or started; the message says why."""
+
+
+class _Template(string.Template):
+    delimiter = "@"  # nginx itself uses $ and braces
+
+
+@dataclass(frozen=True)
+class RtmpConfig:
+    prefix: Path  # run dir: config, pid, logs, temp dirs
+    listen: str  # host:port publishers connect to
+    stat_port: int
+    callback_base: str  # serve's base URL, e.g. http://127.0.0.1:8080
+    exec_push: tuple[str, ...]  # argv nginx runs per accepted publish ($name, $addr expanded)
+    env: tuple[tuple[str, str], ...]  # variables the exec children get
+    play_from: tuple[str, ...] = ("127.0.0.1",)  # addresses allowed to play (the chunker)
+    run_as: tuple[str, str] | None = None  # (user, group) for workers when started as root
+    module_path: Path = RTMP_MODULE
+
+
+def nginx_quote(value: str) -> str:
+    """`value` as one nginx config token (double-quoted, escaped). Pure."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def build_config(cfg: RtmpConfig) -> str:
+    """The nginx.conf text for `cfg`. Pure."""
+    template = (resources.files("ingest") / "templates" / "nginx-rtmp.conf").read_text()
+    env_lines = "".join(f"env {nginx_quote(f'{k}={v}')};\n" for k, v in cfg.env)
+    user_line = (f"user {cfg.run_as[0]} {cfg.run_as[1]};\n" if cfg.run_as else "")
+    play_allow = "".join(f"            allow play {addr};\n" for addr in cfg.play_from)
+    # $name/$addr must stay unquoted-expandable: nginx-rtmp expands them inside the token.
+    exec_push = " ".join(a if a.startswith("$") else nginx_quote(a) for a in cfg.exec_push)
+    base = cfg.callback_base.rstrip("/")
+    return _Template(template).substitute(
+        prefix=str(cfg.prefix), module_path=str(cfg.module_path), user_line=user_line,
+        env_lines=env_lines, listen=cfg.listen, play_allow=play_allow,
+        on_publish_url=f"{base}/rtmp/on_publish",
+        on_publish_done_url=f"{base}/rtmp/on_publish_done",
+        exec_push=exec_push, stat_port=cfg.stat_port)
+
+
+def settings_env(settings: Settings) -> list[tuple[str, str]]:
+    """SPARKCAST_* variables that reproduce `settings` in a child process. Pure."""
+    env = []
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env.append((f"SPARKCAST_{name.upper()}", str(value)))
+    return env
+
+
+def sparkcast_executable() -> str:
+    """Absolute path of the `sparkcast` console script of this interpreter."""
+    beside = Path(sys.executable).with_name("sparkcast")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("sparkcast")
+    if found is None:
+        raise RtmpError("the `sparkcast` command is not installed (pip install -e .)")
+    return str(Path(found).resolve())
+
+
+def live_ingest_argv(template: str, *, stream_id: str, url: str, addr: str = "",
+                     chunk_seconds: float = 10.0, sparkcast: str | None = None) -> list[str]:
+    """The chunker command for one accepted publish, from `template` (shell-like words with
+    {sparkcast} {python} {stream_id} {url} {addr} {chunk_seconds}). Each word is formatted
+    after splitting, so no value can inject an argument. Raises RtmpError for an unknown
+    placeholder."""
+    values = {"sparkcast": sparkcast or "", "python": sys.executable, "stream_id": stream_id,
+              "url": url, "addr": addr, "chunk_seconds": f"{chunk_seconds:g}"}
+    if "{sparkcast}" in template and not sparkcast:
+        values["sparkcast"] = sparkcast_executable()
+    try:
+        return [word.format(**values) for word in shlex.split(template)]
+    except (KeyError, IndexError, ValueError) as exc:
+        raise RtmpError(f"setting live_ingest_command {template!r}: {exc!r} "
+                        f"(placeholders: {', '.join(LIVE_INGEST_FIELDS)})") from exc
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _worker_identity() -> tuple[str, str] | None:
+    # As root, nginx would drop its workers (and so the chunker) to www-data/nobody, who
+    # cannot write the storage root; keep the invoking identity instead.
+    if os.geteuid() != 0:
+        return None
+    return pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
+
+
+def _pull_host(listen_host: str) -> str:
+    return "127.0.0.1" if listen_host in ("", "0.0.0.0", "*", "localhost") else listen_host
+
+
+class RtmpServer:
+    """nginx-rtmp as a child process, in its own run dir, on its own ports.
+
+        with RtmpServer(settings, run_dir, "http://127.0.0.1:8080") as rtmp:
+            print(rtmp.publish_url)   # rtmp://127.0.0.1:1935/live
+
+    `port` 0 picks a free port. Publishes are checked by serve at `callback_base`.
+    """
+
+    def __init__(self, settings: Settings, run_dir: Path, callback_base: str, *,
+                 host: str | None = None, port: int | None = None, stat_port: int = 0,
+                 nginx: str | None = None):
+        self.settings = settings
+        self.run_dir = Path(run_dir).resolve()
+        self.callback_base = callback_base
+        self.host = host if host is not None else settings.rtmp_host
+        port = settings.rtmp_port if port is None else port
+        self.port = port or free_port(_pull_host(self.host))
+        self.stat_port = stat_port or free_port()
+        self.nginx = nginx or shutil.which("nginx") or "/usr/sbin/nginx"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    # --- configuration ---
+
+    @property
+    def publish_url(self) -> str:
+        return f"rtmp://{_pull_host(self.host)}:{self.port}/{RTMP_APP}"
+
+    @property
+    def pull_base(self) -> str:
+        """Where the chunker plays an accepted stream from (a local address nginx allows)."""
+        return f"rtmp://{_pull_host(self.host)}:{self.port}/{RTMP_APP}"
+
+    def config(self) -> RtmpConfig:
+        hook = (sys.executable, "-m", "ingest.rtmp_hook", "--pull-base", self.pull_base,
+                "--log-dir", str(self.run_dir / "logs"), "--", "$name", "$addr")
+        env = [("PATH", os.environ.get("PATH") or DEFAULT_PATH),
+               *[(k, os.environ[k]) for k in ("HOME", "PYTHONPATH", "LANG", "TZ")
+                 if os.environ.get(k)],
+               *settings_env(self.settings)]
+        play_from = ("127.0.0.1",) if _pull_host(self.host).startswith("127.") else (
+            "127.0.0.1", _pull_host(self.host))
+        return RtmpConfig(prefix=self.run_dir, listen=f"{self.host}:{self.port}",
+                          stat_port=self.stat_port, callback_base=self.callback_base,
+                          exec_push=hook, env=tuple(env), play_from=play_from,
+                          run_as=_worker_identity())
+
+    def write_config(self) -> Path:
+        if not RTMP_MODULE.exists():
+            raise RtmpError(f"{RTMP_MODULE} is missing: apt-get install nginx libnginx-mod-rtmp")
+        for sub in ("logs", "tmp"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        path = self.run_dir / "nginx.conf"
+        # 0600: the environment lines may hold the database password.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(build_config(self.config()))
+        return path
+
+    def argv(self) -> list[str]:
+        return [self.nginx, "-p", f"{self.run_dir}/", "-c", str(self.run_dir / "nginx.conf"),
+                "-e", str(self.run_dir / "logs" / "error.log")]
+
+    # --- process ---
+
+    def start(self, timeout: float = 10.0) -> RtmpServer:
+        """Write the config, start nginx and wait until it accepts RTMP connections.
+        Raises RtmpError with the tail of nginx's error log when it does not come up."""
+        if self.proc is not None:
+            raise RtmpError("RTMP front already started")
+        self.write_config()
+        self._reset_publishing()
+        try:
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except FileNotFoundError as exc:
+            raise RtmpError(f"{self.nginx} not found: apt-get install nginx "
+                            "libnginx-mod-rtmp") from exc
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                self.proc = None
+                raise RtmpError(f"nginx exited at start: {self._log_tail(err)}")
+            if self._accepting():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RtmpError(f"nginx did not accept RTMP on {self.host}:{self.port} within "
+                        f"{timeout:g} s: {self._log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Fast shutdown (TERM: publishers are cut, exec children get their TERM); KILL if
+        nginx has not exited after `timeout` s."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def __enter__(self) -> RtmpServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # --- observation ---
+
+    def stat(self) -> ET.Element:
+        """nginx-rtmp's /stat XML (live streams, clients, byte counters)."""
+        url = f"http://127.0.0.1:{self.stat_port}/stat"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return ET.fromstring(resp.read())
+
+    def publishing(self) -> dict[str, int]:
+        """{stream name: bytes received} for every stream with a live publisher."""
+        out = {}
+        for stream in self.stat().iterfind(".//application/live/stream"):
+            if stream.find("publishing") is not None:
+                out[stream.findtext("name", "")] = int(stream.findtext("bytes_in", "0"))
+        return out
+
+    def _accepting(self) -> bool:
+        try:
+            with socket.create_connection((_pull_host(self.host), self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def _log_tail(self, stderr: str = "", lines: int = 5) -> str:
+        log = self.run_dir / "logs" / "error.log"
+        text = stderr + (log.read_text(errors="replace") if log.exists() else "")
+        wanted = [ln for ln in text.splitlines() if "[emerg]" in ln or "[alert]" in ln
+                  or "[crit]" in ln or "nginx:" in ln]
+        return " | ".join((wanted or text.splitlines())[-lines:]) or "no error logged"
+
+    def _reset_publishing(self) -> None:
+        # nginx sends no on_publish_done for publishers live at its shutdown; a fresh front
+        # has no publisher, so stale marks must not block a stream's keys.
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from serve.db import ensure_schema, is_sqlite, make_engine, session_scope
+        from serve.keys import clear_publishing
+
+        engine = make_engine(self.settings.database_url)
+        try:
+            if is_sqlite(engine):
+                ensure_schema(engine)
+            with session_scope(engine) as session:
+                clear_publishing(session)
+        except SQLAlchemyError as exc:  # publishes are refused until it is back anyway
+            log.warning("could not reset publishing marks: database unavailable (%s)",
+                        type(exc).__name__)
+        finally:
+            engine.dispose()

@@ -1,0 +1,83 @@
+"""nginx-rtmp's exec_push target: start the chunker for one accepted publish.
+
+    python -m ingest.rtmp_hook --pull-base rtmp://127.0.0.1:PORT/live --log-dir DIR -- KEY ADDR
+
+nginx runs this (absolute interpreter path, environment from the `env` lines of the
+generated config) after serve accepted KEY. It resolves KEY to its stream id, sends its
+output to DIR/live-<stream id>.log and *execs* the command of settings.live_ingest_command,
+so nginx's TERM at the end of the publish reaches the chunker itself (nginx only signals
+the pid it started). Exits 2 when the key is unknown or revoked by now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sparkcast.config import Settings, load_settings
+
+
+def resolve_stream(settings: Settings, key: str) -> str | None:
+    """The stream id of a valid (unrevoked) key, else None."""
+    from serve.db import make_engine, session_scope
+    from serve.keys import lookup_key
+
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(engine) as session:
+            row = lookup_key(session, key)
+            return row.stream_id if row is not None and row.revoked_at is None else None
+    finally:
+        engine.dispose()
+
+
+def _redirect_output(log_dir: Path, stream_id: str) -> None:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_dir / f"live-{stream_id}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ingest.rtmp import RtmpError, live_ingest_argv
+    from serve.keys import fingerprint
+
+    parser = argparse.ArgumentParser(prog="python -m ingest.rtmp_hook")
+    parser.add_argument("--pull-base", required=True, help="rtmp://127.0.0.1:PORT/live")
+    parser.add_argument("--log-dir", required=True, type=Path)
+    parser.add_argument("key")
+    parser.add_argument("addr", nargs="?", default="")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    stream_id = resolve_stream(settings, args.key)
+    if stream_id is None:
+        print(f"rtmp_hook: key {fingerprint(args.key)} is unknown or revoked; "
+              "no chunker started", file=sys.stderr)
+        return 2
+    _redirect_output(args.log_dir, stream_id)
+    try:
+        cmd = live_ingest_argv(settings.live_ingest_command, stream_id=stream_id,
+                               url=f"{args.pull_base}/{args.key}", addr=args.addr,
+                               chunk_seconds=settings.chunk_seconds)
+    except RtmpError as exc:
+        print(f"rtmp_hook: {exc}", file=sys.stderr)
+        return 2
+    shown = " ".join(cmd).replace(args.key, f"<key {fingerprint(args.key)}>")
+    print(f"rtmp_hook: stream {stream_id} from {args.addr}: exec {shown}",
+          file=sys.stderr, flush=True)
+    try:
+        os.execvp(cmd[0], cmd)
+    except OSError as exc:
+        print(f"rtmp_hook: cannot run {cmd[0]}: {exc}", file=sys.stderr)
+        return 2
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
