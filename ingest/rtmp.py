@@ -41,6 +41,7 @@ log = logging.getLogger("sparkcast.rtmp")
 RTMP_APP = "live"
 RTMP_MODULE = Path("/usr/lib/nginx/modules/ngx_rtmp_module.so")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+PASSED_ENV = ("HOME", "PYTHONPATH", "LANG", "TZ", "SPARKCAST_CONFIG")
 LIVE_INGEST_FIELDS = ("sparkcast", "python", "stream_id", "url", "addr", "chunk_seconds")
 
 
@@ -179,8 +180,7 @@ class RtmpServer:
         hook = (sys.executable, "-m", "ingest.rtmp_hook", "--pull-base", self.pull_base,
                 "--log-dir", str(self.run_dir / "logs"), "--", "$name", "$addr")
         env = [("PATH", os.environ.get("PATH") or DEFAULT_PATH),
-               *[(k, os.environ[k]) for k in ("HOME", "PYTHONPATH", "LANG", "TZ")
-                 if os.environ.get(k)],
+               *[(k, os.environ[k]) for k in PASSED_ENV if os.environ.get(k)],
                *settings_env(self.settings)]
         play_from = ("127.0.0.1",) if _pull_host(self.host).startswith("127.") else (
             "127.0.0.1", _pull_host(self.host))
