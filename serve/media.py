@@ -182,6 +182,18 @@ def clock() -> Response:
     return resp
 
 
+# In the request target as sent (before the server decodes it): encoded separators, NUL,
+# backslashes, empty and dot segments never name a media file; refuse them outright.
+_BAD_TARGET = re.compile(r"%2f|%5c|%00|\\|\x00|//|(^|/)\.\.?(/|$)|(^|/)%2e", re.IGNORECASE)
+
+
+@bp.before_app_request
+def _reject_odd_targets() -> None:
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
+    if _BAD_TARGET.search(raw.split("?", 1)[0]):
+        abort(400, "malformed path")
+
+
 @bp.before_app_request
 def _ensure_filler() -> None:
     ctx = context.get()

@@ -4,56 +4,44 @@ instances of `sparkcast serve`, and headless Debian Chromium driven by Playwrigh
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
-from media_tools import SourceSpec
+from servetools import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VOD_ID,
+    VOD_LADDER,
+    VOD_SOURCE,
+    Server,
+    free_port,
+    serve_env,
+    start_server,
+)
 
 from serve import create_app
 from sparkcast.config import Settings
 
-VOD_ID = "servevod"
-# 60 s so the ABR test has room to go down and back up; two rungs keep the transcode short.
-VOD_SOURCE = SourceSpec(name="serve-vod", width=640, height=360, seconds=60.0, gop_seconds=2.0)
-VOD_LADDER = "360:800k,240:400k:baseline"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run",
-                 "--autoplay-policy=no-user-gesture-required"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _env(root: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(SPARKCAST_ROOT=root.as_uri(), SPARK_LOCAL_IP="127.0.0.1",
-               PYSPARK_PYTHON=sys.executable, SPARKCAST_CONFIG=str(root / "no-config.toml"))
-    return env
-
 
 @pytest.fixture(scope="session")
 def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A storage root holding one VOD transcoded by the real pipeline (once per run)."""
+    """A storage root holding one VOD transcoded by the real pipeline (once per run).
+
+    SPARKCAST_TEST_VOD_ROOT reuses a root made by an earlier run (local iteration only).
+    """
+    reuse = os.environ.get("SPARKCAST_TEST_VOD_ROOT")
+    if reuse and (Path(reuse) / "streams" / VOD_ID / "manifest.mpd").exists():
+        return Path(reuse)
     work = tmp_path_factory.mktemp("serve-vod")
     source = VOD_SOURCE.make(work)
     root = work / "root"
     proc = subprocess.run(
         ["sparkcast", "submit", str(source), "--stream-id", VOD_ID, "--root", root.as_uri(),
          "--ladder", VOD_LADDER, "--master", "local[2]"],
-        env=_env(root), capture_output=True, text=True, timeout=600)
+        env=serve_env(root), capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         pytest.fail(f"sparkcast submit failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return root
@@ -71,48 +59,6 @@ def app_factory(vod_root: Path):
 @pytest.fixture
 def client(app_factory):
     return app_factory().test_client()
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    proc: subprocess.Popen
-
-    def kill(self) -> None:
-        """Hard stop of the whole gunicorn process group (a crashed origin)."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def start_server(root: Path, port: int, *args: str) -> Server:
-    """`sparkcast serve` (gunicorn) on loopback; fails the test if it does not come up."""
-    log = open(ARTIFACTS / f"serve-{port}.log", "w")  # noqa: SIM115 - kept for the run
-    proc = subprocess.Popen(
-        ["sparkcast", "serve", "--root", root.as_uri(), "--host", "127.0.0.1",
-         "--port", str(port), *args],
-        env=_env(root), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sparkcast serve exited with {proc.returncode}; see {log.name}")
-        try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                return Server(url, port, proc)
-        except requests.RequestException:
-            time.sleep(0.2)
-    Server(url, port, proc).kill()
-    pytest.fail(f"sparkcast serve did not answer /healthz within 30 s; see {log.name}")
 
 
 @pytest.fixture(scope="session")
