@@ -272,9 +272,12 @@ class RtmpServer:
         return out
 
     def _accepting(self) -> bool:
+        # The stat page answers only once the master has bound every listen socket and
+        # started its worker; a bare connect to the RTMP port could reach another process.
         try:
-            with socket.create_connection((_pull_host(self.host), self.port), timeout=0.5):
-                return True
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.stat_port}/stat",
+                                        timeout=0.5) as resp:
+                return resp.status == 200
         except OSError:
             return False
 
