@@ -58,7 +58,7 @@ class EdgeFiller:
                 log.exception("edge filler poll failed")
 
     def poll_once(self) -> int:
-        """One poll; returns the number of entries loaded into the cache."""
+        """One poll; returns the number of segments loaded into the cache."""
         now = time.monotonic()
         if now - self._last_scan >= self.rescan:
             self._last_scan = now
@@ -76,7 +76,8 @@ class EdgeFiller:
                 continue  # no manifest yet (or not a stream): look again next scan
 
     def fill(self, stream_id: str) -> int:
-        """Load the newest segments of one live stream; returns entries loaded."""
+        """Refresh one live stream's manifest in the cache and load its newest segments;
+        returns the number of (init or media) segments loaded."""
         layout = StreamLayout(stream_id)
         try:
             raw = self.storage.read(layout.manifest)
@@ -89,7 +90,9 @@ class EdgeFiller:
         except (StorageError, ManifestError) as exc:
             log.warning("live stream %s: %s", stream_id, exc)
             return 0
-        loaded = int(self.cache.put(layout.manifest, raw))
+        # Re-put every poll even when unchanged: its age then says "checked this recently".
+        self.cache.put(layout.manifest, raw)
+        loaded = 0
         for rendition in renditions:
             key = layout.init_segment(rendition)
             entry = self.cache.peek(key)

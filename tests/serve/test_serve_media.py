@@ -262,8 +262,8 @@ def test_live_edge_is_served_from_memory_after_a_poll(live_root: Path):
     assert filler.live == {"live1"}
     # 60 s VOD, 2 s segments: the newest 10 s are segments 25..29 of 2 video rungs; audio
     # segments are 2.005 s (whole AAC frames) and 6 of them end in that window; plus 3 init
-    # segments and the manifest.
-    assert loaded == 5 * 2 + 6 + 3 + 1
+    # segments.
+    assert loaded == 5 * 2 + 6 + 3
     before = ctx.cache.stats()
     metrics_before = c.get("/metrics").data.decode()
     edge = c.get("/streams/live1/out/360p/00000029.m4s")
