@@ -78,6 +78,14 @@ def _sqlite_engine(url: URL) -> Engine:
     return engine
 
 
+def describe_error(exc: BaseException, url: str | URL) -> str:
+    """A database failure in one line, naming the database (password hidden)."""
+    where = make_url(url).render_as_string(hide_password=True)
+    cause = getattr(exc, "orig", None) or exc
+    text = " ".join(str(cause).split("\n")[0].split())
+    return f"database {where}: {text}"
+
+
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
 

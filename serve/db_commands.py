@@ -24,7 +24,25 @@ def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from sparkcast.cli import handle_errors
 
-        return handle_errors(fn)(*args, **kwargs)
+        return handle_errors(_named_db_errors(fn))(*args, **kwargs)
+
+    return wrapper
+
+
+def _named_db_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    # SQLAlchemy's messages span lines and hide which database; say it in one line.
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from serve.db import describe_error
+        from sparkcast.config import load_settings
+
+        try:
+            return fn(*args, **kwargs)
+        except SQLAlchemyError as exc:
+            url = kwargs.get("database_url") or load_settings().database_url
+            raise RuntimeError(describe_error(exc, url)) from exc
 
     return wrapper
 

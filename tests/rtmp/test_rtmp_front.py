@@ -86,9 +86,11 @@ def test_start_names_the_cause_when_the_port_is_taken(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}")
         server = RtmpServer(settings, tmp_path / "run", "http://127.0.0.1:9", port=port)
-        with pytest.raises(RtmpError, match="Address already in use"):
-            server.start(timeout=5)
-    assert server.proc is None
+        try:
+            with pytest.raises(RtmpError, match="Address already in use"):
+                server.start(timeout=5)
+        finally:
+            server.stop()
 
 
 # --- real nginx, real publishers ---------------------------------------------------------
