@@ -137,19 +137,27 @@ def ingest_file(src: str, stream_id: str, storage: Storage, chunk_seconds: float
     info = probe(src)
     grid = plan_grid(Fraction(info.video.frame_rate), segment_seconds, chunk_seconds)
     layout = StreamLayout(stream_id)
-    storage.delete(layout.base, recursive=True)
     ext = raw_extension(info.video.codec)
     plans = plan_chunks(info.video, grid)
-    records = []
     with tempfile.TemporaryDirectory(prefix="sparkcast-ingest-") as workdir:
-        audio_path = None
+        # Cut everything locally first: a source that fails halfway leaves an earlier
+        # stream of the same id untouched.
+        cut = []
+        for plan in plans:
+            local, skip = cut_chunk(info, plan, workdir, ext)
+            cut.append((plan, local, skip))
+            if progress:
+                progress(plan.seq + 1, len(plans))
+        local_audio = None
         if info.audio is not None:
             local_audio = os.path.join(workdir, "audio.mka")
             run(audio_args(src, local_audio), source=src)
-            audio_path = layout.raw_audio("mka")
+        storage.delete(layout.base, recursive=True)
+        audio_path = layout.raw_audio("mka") if local_audio else None
+        if local_audio and audio_path:
             storage.put_file(local_audio, audio_path)
-        for plan in plans:
-            local, skip = cut_chunk(info, plan, workdir, ext)
+        records = []
+        for plan, local, skip in cut:
             raw_path = layout.raw_chunk(plan.seq, ext)
             storage.put_file(local, raw_path)
             record = ChunkRecord(
@@ -158,11 +166,8 @@ def ingest_file(src: str, stream_id: str, storage: Storage, chunk_seconds: float
                 duration=plan.frames / float(grid.frame_rate), bytes=os.path.getsize(local),
                 wallclock=time.time(),
             )
-            os.unlink(local)
             storage.write_text(layout.index_record(plan.seq), record.to_json())
             records.append(record)
-            if progress:
-                progress(plan.seq + 1, len(plans))
     source = source_record(stream_id, info, grid, audio_path)
     storage.write_text(layout.source_record, source.to_json())
     return source, records

@@ -60,7 +60,11 @@ def parse_ladder(spec: str) -> tuple[Rung, ...]:
         profile = parts[2].lower() if len(parts) == 3 else None
         if profile is not None and profile not in PROFILES:
             raise LadderError(f"ladder rung {item!r}: profile must be one of {PROFILES}")
-        rungs.append(Rung(height, parse_bitrate(parts[1]), profile))
+        try:
+            bitrate = parse_bitrate(parts[1])
+        except LadderError as exc:
+            raise LadderError(f"ladder rung {item!r}: {exc}") from None
+        rungs.append(Rung(height, bitrate, profile))
     if not rungs:
         raise LadderError("the ladder is empty")
     heights = [r.height for r in rungs]

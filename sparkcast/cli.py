@@ -47,29 +47,37 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings(**overrides)
 
 
-def _progress_bar(desc: str, unit: str):
-    from tqdm import tqdm
+class ProgressBar:
+    """A tqdm bar on stderr fed by (done, total) callbacks; closed even when the step fails."""
 
-    bar: dict[str, Any] = {}
+    def __init__(self, desc: str, unit: str):
+        self.desc, self.unit = desc, unit
+        self.bar: Any = None
 
-    def update(done: int, total: int) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr,
-                              dynamic_ncols=True, leave=True)
-        b = bar["bar"]
-        b.total = total
-        b.n = done
-        b.refresh()
-        if done >= total:
-            b.close()
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
 
-    return update
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr,
+                            dynamic_ncols=True)
+        if done != self.bar.n or total != self.bar.total:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 stream_option = click.option("--stream-id", help="stream id (default: from the file name)")
 chunk_option = click.option("--chunk-seconds", type=float, help="raw chunk length (default 10)")
 segment_option = click.option("--segment-seconds", type=float, help="segment length (default 2)")
-ladder_option = click.option("--ladder", help="HEIGHT:BITRATE[:PROFILE],... e.g. 720:2800k,360:800k")
+ladder_option = click.option("--ladder",
+                             help="HEIGHT:BITRATE[:PROFILE],... e.g. 720:2800k,360:800k")
 master_option = click.option("--master", help="Spark master (default local[*])")
 root_option = click.option("--root", help="storage root URL (default $SPARKCAST_ROOT)")
 grouping_option = click.option("--task-grouping", type=click.Choice(["chunk", "rendition"]),
@@ -96,7 +104,8 @@ def ingest(input_path: str, stream_id: str | None, chunk_seconds: float | None,
 
     settings = _settings(root=root, chunk_seconds=chunk_seconds, segment_seconds=segment_seconds)
     sid = stream_id or default_stream_id(input_path)
-    source, chunks = run_ingest(settings, input_path, sid, _progress_bar("ingest", "chunk"))
+    with ProgressBar("ingest", "chunk") as bar:
+        source, chunks = run_ingest(settings, input_path, sid, bar)
     click.echo(f"{sid}: {len(chunks)} chunks of {settings.chunk_seconds:g} s "
                f"({source.frames} frames, {source.duration:.2f} s)")
 
@@ -118,7 +127,8 @@ def transcode(stream_id: str, ladder: str | None, master: str | None, root: str 
 
     settings = _settings(root=root, ladder=ladder, spark_master=master,
                          task_grouping=task_grouping)
-    summary = run_transcode(settings, stream_id, _progress_bar("transcode", "rendition"))
+    with ProgressBar("transcode chunk x rendition", "rendition") as bar:
+        summary = run_transcode(settings, stream_id, bar)
     _print_summary(settings, summary)
 
 
@@ -138,8 +148,10 @@ def submit(input_path: str, stream_id: str | None, chunk_seconds: float | None,
     settings = _settings(root=root, chunk_seconds=chunk_seconds, segment_seconds=segment_seconds,
                          ladder=ladder, spark_master=master, task_grouping=task_grouping)
     sid = stream_id or default_stream_id(input_path)
-    run_ingest(settings, input_path, sid, _progress_bar("ingest", "chunk"))
-    summary = run_transcode(settings, sid, _progress_bar("transcode", "rendition"))
+    with ProgressBar("ingest", "chunk") as bar:
+        run_ingest(settings, input_path, sid, bar)
+    with ProgressBar("transcode chunk x rendition", "rendition") as bar:
+        summary = run_transcode(settings, sid, bar)
     _print_summary(settings, summary)
 
 

@@ -81,6 +81,14 @@ class Settings(BaseSettings):
                                                              "before a live stream ends")
     dvr_seconds: float = Field(300.0, gt=0)
 
+    @field_validator("ladder")
+    @classmethod
+    def _check_ladder(cls, v: str) -> str:
+        from jobs.ladder import parse_ladder
+
+        parse_ladder(v)  # raises LadderError (a ValueError) naming the rung
+        return v
+
     @field_validator("root")
     @classmethod
     def _strip_root(cls, v: str) -> str:

@@ -7,6 +7,7 @@ command and the tail of ffmpeg's stderr so the file at fault is named.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Sequence
 
@@ -28,8 +29,20 @@ class MediaError(RuntimeError):
         super().__init__(f"{source}: {detail}")
 
 
-def _last_lines(text: str, n: int = 3) -> str:
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+_CONTEXT = re.compile(r"\[[^\]]+ @ 0x[0-9a-f]+\]\s*")
+# ffmpeg prefixes input errors with the path it opened (a local copy, for remote storage).
+_PATH_PREFIX = re.compile(r"^(?:file:)?/[^\s:]*: ")
+
+
+def summarize(stderr: str, source: str = "", n: int = 2) -> str:
+    """ffmpeg's last error lines, without '[demuxer @ 0x...]' prefixes or the file name."""
+    lines = []
+    for raw in stderr.strip().splitlines():
+        line = _PATH_PREFIX.sub("", _CONTEXT.sub("", raw).strip())
+        if source and line.startswith(f"{source}: "):
+            line = line[len(source) + 2:]
+        if line and line not in lines:
+            lines.append(line)
     return " | ".join(lines[-n:])
 
 
@@ -39,6 +52,12 @@ def run(args: Sequence[str], source: str, timeout: float | None = None) -> bytes
     Raises MediaError naming `source` when the tool exits non-zero, times out
     or is not installed.
     """
+    return run_capture(args, source, timeout)[0]
+
+
+def run_capture(args: Sequence[str], source: str, timeout: float | None = None
+                ) -> tuple[bytes, str]:
+    """Like run, but also return stderr (for tools that report damage without failing)."""
     try:
         proc = subprocess.run(list(args), capture_output=True, timeout=timeout, check=False)
     except FileNotFoundError as exc:
@@ -47,5 +66,6 @@ def run(args: Sequence[str], source: str, timeout: float | None = None) -> bytes
         raise MediaError(source, f"{args[0]} timed out after {timeout} s", args) from exc
     if proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace")
-        raise MediaError(source, _last_lines(err) or f"exit code {proc.returncode}", args, err)
-    return proc.stdout
+        raise MediaError(source, summarize(err, source) or f"exit code {proc.returncode}",
+                         args, err)
+    return proc.stdout, proc.stderr.decode("utf-8", "replace")

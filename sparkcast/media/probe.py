@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sparkcast.media.ffmpeg_run import FFPROBE, MediaError, run
+from sparkcast.media.ffmpeg_run import FFPROBE, MediaError, run, run_capture, summarize
 
 
 @dataclass(frozen=True)
@@ -83,14 +83,21 @@ def parse_packets(doc: dict) -> tuple[tuple[float, ...], tuple[int, ...]]:
     packets = []
     for i, p in enumerate(doc.get("packets", [])):
         t = p.get("pts_time", p.get("dts_time"))
-        packets.append((float(t) if t not in (None, "N/A") else float(i), "K" in p.get("flags", "")))
+        time = float(t) if t not in (None, "N/A") else float(i)
+        packets.append((time, "K" in p.get("flags", "")))
     packets.sort(key=lambda item: item[0])
     return tuple(t for t, _ in packets), tuple(i for i, (_, key) in enumerate(packets) if key)
+
+
+# ffmpeg "decodes" any text file as ANSI art; such a stream is not a video.
+TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}
 
 
 def parse_probe(path: str, doc: dict, packets: dict) -> MediaInfo:
     """Build MediaInfo from ffprobe's JSON. Raises MediaError when there is no usable video."""
     streams = doc.get("streams", [])
+    if any(s.get("codec_name") in TEXT_CODECS for s in streams):
+        raise MediaError(path, "not a video file (ffmpeg reads it as text)")
     video = next((s for s in streams if s.get("codec_type") == "video"
                   and not s.get("disposition", {}).get("attached_pic")), None)
     if video is None:
@@ -136,5 +143,8 @@ def probe(path: str) -> MediaInfo:
     doc = json.loads(run(probe_args(path), source=path) or b"{}")
     if not doc.get("streams"):
         raise MediaError(path, "not a media file ffmpeg can read (no streams)")
-    packets = json.loads(run(packets_args(path), source=path) or b"{}")
-    return parse_probe(path, doc, packets)
+    out, err = run_capture(packets_args(path), source=path)
+    if err.strip():
+        # ffprobe lists what it could read and only complains: a cut-off or damaged file.
+        raise MediaError(path, f"file is truncated or damaged ({summarize(err, path)})")
+    return parse_probe(path, doc, json.loads(out or b"{}"))
