@@ -148,3 +148,14 @@ def clear_publishing(session: Session) -> int:
     for row in rows:
         row.publishing_since = None
     return len(rows)
+
+
+def mark_stream_ended(session: Session, stream_id: str, now: datetime | None = None) -> bool:
+    """Record that a live stream ended for good (the live job calls this once no publisher
+    came back within settings.live_end_timeout). Returns False for an unknown stream."""
+    stream = session.get(Stream, stream_id)
+    if stream is None:
+        return False
+    stream.state = "ended"
+    stream.last_publish_end = stream.last_publish_end or now or utcnow()
+    return True

@@ -16,6 +16,7 @@ from serve.keys import (
     create_key,
     hash_secret,
     list_keys,
+    mark_stream_ended,
     publish_done,
     revoke_key,
 )
@@ -72,6 +73,18 @@ def test_a_second_key_cannot_publish_to_a_busy_stream(session: Session) -> None:
     assert check_publish(session, key1, "a").allowed  # same key reconnecting
     publish_done(session, key1)
     assert check_publish(session, key2, "b").allowed
+
+
+def test_stream_lifecycle(session: Session) -> None:
+    _, key = create_key(session, "demo")
+    assert session.get(Stream, "demo").state == "idle"
+    check_publish(session, key, "a")
+    publish_done(session, key)
+    stream = session.get(Stream, "demo")
+    assert stream.state == "live" and stream.last_publish_end is not None  # may reconnect
+    assert mark_stream_ended(session, "demo")
+    assert stream.state == "ended"
+    assert not mark_stream_ended(session, "nope")
 
 
 def test_revoke_is_idempotent_and_names_a_missing_key(session: Session) -> None:
