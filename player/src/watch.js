@@ -5,15 +5,16 @@
  * only where there is no MediaSource at all (older iPhones).
  *
  * window.sparkcastPlayer exposes state for tests and the audience scripts:
- * engine, errors[], stalls[] (ms), switches[] ({t, height}), height, live.
+ * engine, errors[], stalls[] (ms), switches[] ({t, height} rendered), requests[] ({t, height}
+ * chosen by ABR for the next downloads), height, live, waitingSince.
  */
 (function () {
   "use strict";
   const root = document.getElementById("watch");
   const video = document.getElementById("video");
   const $ = (id) => document.getElementById(id);
-  const state = { engine: null, errors: [], stalls: [], switches: [], height: 0, live: false,
-                  player: null, hls: null };
+  const state = { engine: null, errors: [], stalls: [], switches: [], requests: [], height: 0,
+                  live: false, waitingSince: null, player: null, hls: null };
   window.sparkcastPlayer = state;
 
   const hasMSE = !!(window.MediaSource || window.ManagedMediaSource);
@@ -29,6 +30,10 @@
       state.height = height;
       state.switches.push({ t: performance.now(), height });
     }
+  }
+
+  function requested(height) {
+    state.requests.push({ t: performance.now(), height });
   }
 
   // ---- engines: each sets state.levels() / state.setLevel(id|"auto") / state.toLive()
@@ -48,6 +53,9 @@
     player.initialize(video, root.dataset.mpd, true);
     const ev = dashjs.MediaPlayer.events;
     player.on(ev.ERROR, (e) => fail("dash", JSON.stringify(e.error || e)));
+    player.on(ev.QUALITY_CHANGE_REQUESTED, (e) => {
+      if (e.mediaType === "video" && e.newRepresentation) requested(e.newRepresentation.height);
+    });
     player.on(ev.QUALITY_CHANGE_RENDERED, (e) => {
       if (e.mediaType === "video") switched(e.newRepresentation && e.newRepresentation.height);
     });
@@ -56,6 +64,7 @@
       fillQualities(player.getRepresentationsByType("video")
         .map((r) => ({ id: r.id, height: r.height, bitrate: r.bandwidth })));
       const rep = player.getCurrentRepresentationForType("video");
+      if (rep) requested(rep.height);
       switched(rep && rep.height);
       showLive();
     });
@@ -77,6 +86,7 @@
                                               bitrate: l.bitrate })));
     });
     hls.on(Hls.Events.LEVEL_LOADED, (_e, d) => { state.live = !!d.details.live; showLive(); });
+    hls.on(Hls.Events.LEVEL_SWITCHING, (_e, d) => requested(hls.levels[d.level].height));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => switched(hls.levels[d.level].height));
     hls.loadSource(root.dataset.hls);
     hls.attachMedia(video);
@@ -161,12 +171,15 @@
   });
 
   // stall accounting: time from "waiting" to the next "playing"
-  let waitingSince = null;
-  video.addEventListener("waiting", () => { if (waitingSince === null) waitingSince = performance.now(); });
+  video.addEventListener("waiting", () => {
+    if (state.waitingSince === null) state.waitingSince = performance.now();
+  });
   video.addEventListener("playing", () => {
     $("status").textContent = "";
-    if (waitingSince !== null && state.everPlayed) state.stalls.push(performance.now() - waitingSince);
-    waitingSince = null;
+    if (state.waitingSince !== null && state.everPlayed) {
+      state.stalls.push(performance.now() - state.waitingSince);
+    }
+    state.waitingSince = null;
     state.everPlayed = true;
   });
   video.addEventListener("error", () => fail("video", video.error && video.error.message));
