@@ -188,3 +188,26 @@ def test_garbage_does_not_disturb_a_valid_publisher(rtmp_stack: RtmpStack) -> No
     assert rtmp_stack.rtmp.proc is not None and rtmp_stack.rtmp.proc.poll() is None
     pulled = read_json(rtmp_stack.chunker_out / "steady.pulled.json")
     assert pulled is not None and (pulled["rc"], pulled["frames"]) == (0, 20)
+
+
+def test_hook_refuses_a_key_revoked_after_the_callback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from ingest import rtmp_hook
+    from serve.db import make_engine, upgrade
+    from serve.keys import create_key
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    monkeypatch.setenv("SPARKCAST_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("SPARKCAST_DATABASE_URL", url)
+    engine = make_engine(url)
+    upgrade(engine)
+    with session_scope(engine) as s:
+        row, key = create_key(s, "show")
+        revoke_key(s, row.id)
+    engine.dispose()
+    args = ["--pull-base", "rtmp://127.0.0.1:1/live", "--log-dir", str(tmp_path / "logs"), "--"]
+    assert rtmp_hook.main([*args, key, "192.0.2.1"]) == 2
+    assert rtmp_hook.main([*args, "sk_unknown", "192.0.2.1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown or revoked; no chunker started" in err
+    assert key not in err and "sk_unknown" not in err
