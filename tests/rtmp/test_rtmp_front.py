@@ -211,3 +211,25 @@ def test_hook_refuses_a_key_revoked_after_the_callback(
     err = capsys.readouterr().err
     assert "unknown or revoked; no chunker started" in err
     assert key not in err and "sk_unknown" not in err
+
+
+def test_a_dropped_publisher_can_reconnect_with_the_same_key(rtmp_stack: RtmpStack) -> None:
+    _, key = rtmp_stack.new_key("again")
+    out = rtmp_stack.chunker_out
+    first = publisher(rtmp_stack.url(key), seconds=30)
+    try:
+        wait_for(lambda: key in rtmp_stack.rtmp.publishing(), 5, "the first publish")
+        started = wait_for(lambda: read_json(out / "again.started.json"), 10, "chunker 1")
+    finally:
+        first.kill()  # the encoder dies: no RTMP goodbye, just a closed socket
+        first.wait()
+    wait_for(lambda: (out / "again.terminated").exists(), 10, "chunker 1 to get TERM")
+    (out / "again.started.json").unlink()
+    second = publisher(rtmp_stack.url(key), seconds=5)
+    try:
+        wait_for(lambda: key in rtmp_stack.rtmp.publishing(), 5, "the reconnect")
+        again = wait_for(lambda: read_json(out / "again.started.json"), 10, "chunker 2")
+        assert again["pid"] != started["pid"] and again["argv"] == started["argv"]
+    finally:
+        _, err = second.communicate(timeout=30)
+    assert second.returncode == 0, err.decode()
