@@ -168,13 +168,14 @@ class RtmpServer:
     # --- configuration ---
 
     @property
-    def publish_url(self) -> str:
-        return f"rtmp://{_pull_host(self.host)}:{self.port}/{RTMP_APP}"
-
-    @property
     def pull_base(self) -> str:
         """Where the chunker plays an accepted stream from (a local address nginx allows)."""
         return f"rtmp://{_pull_host(self.host)}:{self.port}/{RTMP_APP}"
+
+    @property
+    def publish_url(self) -> str:
+        """Where a publisher on this host sends to (append /<stream key>)."""
+        return self.pull_base
 
     def config(self) -> RtmpConfig:
         hook = (sys.executable, "-m", "ingest.rtmp_hook", "--pull-base", self.pull_base,
@@ -197,6 +198,7 @@ class RtmpServer:
         path = self.run_dir / "nginx.conf"
         # 0600: the environment lines may hold the database password.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # also when an older, wider file was there
         with os.fdopen(fd, "w") as f:
             f.write(build_config(self.config()))
         return path
