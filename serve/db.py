@@ -134,7 +134,8 @@ def close_session(_exc: BaseException | None = None) -> None:
 def _alembic_config(**attributes: Any) -> Any:
     from alembic.config import Config
 
-    cfg = Config(stdout=attributes.pop("stdout", None) or io.StringIO())
+    # Offline SQL goes to output_buffer; messages go to stdout (silenced).
+    cfg = Config(output_buffer=attributes.pop("output_buffer", None), stdout=io.StringIO())
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes.update(attributes)  # env.py reads "connection" or "url" from here
     return cfg
@@ -170,7 +171,7 @@ def upgrade_sql(url: str, revision: str = "head") -> str:
     from alembic import command
 
     out = io.StringIO()
-    command.upgrade(_alembic_config(url=url, stdout=out), revision, sql=True)
+    command.upgrade(_alembic_config(url=url, output_buffer=out), revision, sql=True)
     return out.getvalue()
 
 

@@ -98,3 +98,13 @@ def test_foreign_keys_are_enforced(session: Session) -> None:
     session.add(Comment(stream_id="no-such-stream", author="a", text="t"))
     with pytest.raises(Exception, match="(?i)foreign key"):
         session.flush()
+
+
+def test_upgrade_sql_for_a_dba_needs_no_server() -> None:
+    from serve.db import upgrade_sql
+
+    sql = upgrade_sql("mysql+mysqldb://u:p@db.invalid/sparkcast")
+    assert sql.count("CREATE TABLE") == len(TABLES)
+    assert "key_hash VARCHAR(64) NOT NULL" in sql and "created_at DATETIME(6) NOT NULL" in sql
+    assert "CHARSET=utf8mb4" in sql
+    assert f"INSERT INTO alembic_version (version_num) VALUES ('{head_revision()}')" in sql
