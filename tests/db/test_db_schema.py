@@ -108,3 +108,18 @@ def test_upgrade_sql_for_a_dba_needs_no_server() -> None:
     assert "key_hash VARCHAR(64) NOT NULL" in sql and "created_at DATETIME(6) NOT NULL" in sql
     assert "CHARSET=utf8mb4" in sql
     assert f"INSERT INTO alembic_version (version_num) VALUES ('{head_revision()}')" in sql
+
+
+def test_new_revision_numbers_and_chains(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import serve.db
+    from serve.db import new_revision
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(serve.db.MIGRATIONS, scripts)
+    monkeypatch.setattr(serve.db, "MIGRATIONS", scripts)
+    path = new_revision("nothing changed")
+    assert path.parent == scripts / "versions" and path.name == "0002_nothing_changed.py"
+    text = path.read_text()
+    assert 'revision: str = "0002"' in text and 'down_revision: str | None = "0001"' in text
