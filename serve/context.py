@@ -6,6 +6,7 @@ cheap and each gunicorn worker (a forked process) builds its own after the fork.
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,9 @@ class ServeContext:
         self.cache = SegmentCache(max_age=s.cache_seconds,
                                   max_bytes=int(app.config.get("CACHE_MAX_BYTES",
                                                                DEFAULT_CACHE_BYTES)))
+        # Root-relative path -> local file (or None): pure, and resolving it through pathlib
+        # costs more than the rest of a segment request, so remember it.
+        self.local_path = functools.lru_cache(maxsize=65536)(self.storage.local_path)
         self.origins = [o.strip().rstrip("/") for o in s.origins.split(",") if o.strip()]
         self.filler: EdgeFiller | None = None  # see start_filler
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, request
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
@@ -45,19 +46,17 @@ def _layout(stream_id: str) -> StreamLayout:
         abort(404, "no such stream")
 
 
-def _live_manifest_cache() -> str:
-    # About half a segment: a player polling the live edge sees each new segment soon,
-    # and a CDN in front still absorbs most of the polls.
-    seconds = context.get().settings.segment_seconds
-    return f"public, max-age={max(1, int(seconds / 2))}"
+@dataclass(frozen=True)
+class MediaBody:
+    """What to send: bytes in memory, or a local file for the server's sendfile."""
 
-
-class _Body:
-    """Bytes in memory, or a local file to hand to the server's sendfile."""
-
-    def __init__(self, data: bytes | None, path: str | None, size: int, etag: str,
-                 cached: bool) -> None:
-        self.data, self.path, self.size, self.etag, self.cached = data, path, size, etag, cached
+    data: bytes | None
+    path: str | None
+    size: int
+    etag: str  # unquoted
+    content_type: str
+    cache_control: str
+    cached: bool = False
 
     def read(self) -> bytes:
         if self.data is None:
@@ -66,89 +65,101 @@ class _Body:
         return self.data
 
 
-def _load(path: str, stream_id: str, cache_max_age: float | None = None) -> _Body:
-    """The bytes at storage path, from the cache when it holds them; 404 when missing."""
-    ctx = context.get()
+def _live_manifest_cache(ctx: context.ServeContext) -> str:
+    # About half a segment: a player polling the live edge sees each new segment soon,
+    # and a CDN in front still absorbs most of the polls.
+    return f"public, max-age={max(1, int(ctx.settings.segment_seconds / 2))}"
+
+
+def _load(ctx: context.ServeContext, path: str, stream_id: str, content_type: str,
+          cache_control: str, cache_max_age: float | None = None) -> MediaBody:
+    """The bytes at storage path, from the cache when it holds them; NotFound when missing."""
     if ctx.cache.enabled:
         entry = ctx.cache.get(path, stream_id, cache_max_age)
-        metrics.CACHE.labels("hit" if entry else "miss").inc()
+        (metrics.CACHE_HIT if entry else metrics.CACHE_MISS).inc()
         if entry is not None:
-            return _Body(entry.data, None, len(entry.data), entry.etag, True)
-    local = ctx.storage.local_path(path)
+            return MediaBody(entry.data, None, len(entry.data), entry.etag, content_type,
+                             cache_control, cached=True)
+    local = ctx.local_path(path)
     try:
         if local is not None:
             st = os.stat(local)
             # stat-based tag: no need to read (let alone hash) a file we may sendfile
-            return _Body(None, local, st.st_size, f"{st.st_size:x}-{st.st_mtime_ns:x}", False)
+            return MediaBody(None, local, st.st_size, f"{st.st_size:x}-{st.st_mtime_ns:x}",
+                             content_type, cache_control)
         data = ctx.storage.read(path)
     except (OSError, StorageError):
         abort(404, "no such file in this stream")
-    return _Body(data, None, len(data), etag_of(data), False)
+    return MediaBody(data, None, len(data), etag_of(data), content_type, cache_control)
 
 
-def _respond(body: _Body, mimetype: str, cache_control: str) -> Response:
-    if body.data is not None:
-        resp = Response(body.data, content_type=mimetype)
-    else:
-        f = open(body.path or "", "rb")  # noqa: SIM115 - closed by the response (sendfile)
-        resp = Response(wrap_file(request.environ, f), content_type=mimetype,
-                        direct_passthrough=True)
-    resp.content_length = body.size
-    resp.set_etag(body.etag)
-    resp.headers["Cache-Control"] = cache_control
-    try:
-        resp.make_conditional(request, accept_ranges=True, complete_length=body.size)
-    except RequestedRangeNotSatisfiable:
-        resp.close()
-        err = json_error(416, "range_not_satisfiable", "requested range is outside the file")
-        err.headers["Content-Range"] = f"bytes */{body.size}"
-        return err
-    return resp
+def _bytes_body(data: bytes, content_type: str, cache_control: str) -> MediaBody:
+    return MediaBody(data, None, len(data), etag_of(data), content_type, cache_control)
 
 
-@lru_cache(maxsize=256)
-def _rewritten_mpd(raw: bytes, bases: tuple[str, ...], clock_url: str) -> tuple[bytes, bool]:
-    return _rewrite_mpd(raw, list(bases), clock_url), is_dynamic_mpd(raw)
+_derived: dict[tuple[object, ...], MediaBody] = {}
 
 
-def _stream_bases(layout: StreamLayout) -> list[str]:
-    return [f"{origin}/{layout.base}/" for origin in context.get().origins]
+def _memo(key: tuple[object, ...], build: Callable[[], MediaBody]) -> MediaBody:
+    """A manifest as served, remembered per stored version (its tag) and edit parameters:
+    polled manifests are then answered without reading, parsing or hashing anything."""
+    body = _derived.get(key)
+    if body is None:
+        if len(_derived) > 1024:  # stale versions of live manifests pile up: start over
+            _derived.clear()
+        body = _derived[key] = build()
+    return body
 
 
-@bp.get("/streams/<stream_id>/manifest.mpd")
-def mpd(stream_id: str) -> Response:
+def _stream_bases(ctx: context.ServeContext, layout: StreamLayout) -> tuple[str, ...]:
+    return tuple(f"{origin}/{layout.base}/" for origin in ctx.origins)
+
+
+def mpd_body(ctx: context.ServeContext, stream_id: str, clock_url: str) -> MediaBody:
+    """The stream's MPD with the configured origins as BaseURLs. Raises NotFound."""
     layout = _layout(stream_id)
     # A cached live MPD is used only while younger than the filler's poll period.
-    raw = _load(layout.manifest, stream_id, cache_max_age=1.0).read()
-    try:
-        data, dynamic = _rewritten_mpd(raw, tuple(_stream_bases(layout)),
-                                       url_for("media.clock", _external=True))
-    except ManifestError:
-        abort(500, "stored manifest is malformed")
-    cc = _live_manifest_cache() if dynamic else VOD_MANIFEST_CACHE
-    return _respond(_Body(data, None, len(data), etag_of(data), False), MPD_TYPE, cc)
+    raw = _load(ctx, layout.manifest, stream_id, MPD_TYPE, "", cache_max_age=1.0)
+    bases = _stream_bases(ctx, layout)
+
+    def build() -> MediaBody:
+        stored = raw.read()
+        try:
+            data, dynamic = _rewrite_mpd(stored, list(bases), clock_url), is_dynamic_mpd(stored)
+        except ManifestError:
+            abort(500, "stored manifest is malformed")
+        return _bytes_body(data, MPD_TYPE,
+                           _live_manifest_cache(ctx) if dynamic else VOD_MANIFEST_CACHE)
+
+    return _memo(("mpd", raw.path, raw.etag, bases, clock_url), build)
 
 
-@bp.get("/streams/<stream_id>/<name>.m3u8")
-def playlist(stream_id: str, name: str) -> Response:
+def playlist_body(ctx: context.ServeContext, stream_id: str, name: str) -> MediaBody:
+    """An HLS playlist ("master" or a rendition); the master lists every origin."""
     layout = _layout(stream_id)
     try:
         path = layout.master_playlist if name == "master" else layout.media_playlist(name)
     except LayoutError:
         abort(404, "no such playlist")
-    raw = _load(path, stream_id, cache_max_age=1.0).read()
-    if name == "master":
-        data = redundant_master(raw, _stream_bases(layout))
-        cc = _live_manifest_cache()  # small, and it may belong to a live stream
-    else:
-        data = raw
-        cc = _live_manifest_cache() if is_live_playlist(raw) else VOD_MANIFEST_CACHE
-    return _respond(_Body(data, None, len(data), etag_of(data), False), HLS_TYPE, cc)
+    raw = _load(ctx, path, stream_id, HLS_TYPE, "", cache_max_age=1.0)
+    bases = _stream_bases(ctx, layout)
+
+    def build() -> MediaBody:
+        stored = raw.read()
+        if name == "master":
+            # small, and it may belong to a live stream
+            return _bytes_body(redundant_master(stored, list(bases)), HLS_TYPE,
+                               _live_manifest_cache(ctx))
+        live = is_live_playlist(stored)
+        return _bytes_body(stored, HLS_TYPE,
+                           _live_manifest_cache(ctx) if live else VOD_MANIFEST_CACHE)
+
+    return _memo(("m3u8", raw.path, raw.etag, name, bases), build)
 
 
-@bp.get("/streams/<stream_id>/out/<rendition>/<name>")
-def segment(stream_id: str, rendition: str, name: str) -> Response:
-    started = time.perf_counter()
+def segment_body(ctx: context.ServeContext, stream_id: str, rendition: str,
+                 name: str) -> MediaBody:
+    """An init or media segment. Raises NotFound."""
     layout = _layout(stream_id)
     try:
         if name == _INIT_NAME:
@@ -164,12 +175,62 @@ def segment(stream_id: str, rendition: str, name: str) -> Response:
             path = layout.media_segment(rendition, number)
     except LayoutError:
         abort(404, "no such segment")
-    body = _load(path, stream_id)
-    _viewers.touch(stream_id, f"{request.remote_addr}|{request.user_agent.string}")
     mimetype = "audio/mp4" if rendition == AUDIO else "video/mp4"
-    resp = _respond(body, mimetype, SEGMENT_CACHE)
+    return _load(ctx, path, stream_id, mimetype, SEGMENT_CACHE)
+
+
+def observe_segment(stream_id: str, client: str, body: MediaBody, started: float) -> None:
+    _viewers.touch(stream_id, client)
     metrics.SEGMENT_SECONDS.labels("cache" if body.cached else "storage").observe(
         time.perf_counter() - started)
+
+
+def _respond(body: MediaBody) -> Response:
+    """The full HTTP semantics (werkzeug): conditional, any Range form, HEAD."""
+    if body.data is not None:
+        resp = Response(body.data, content_type=body.content_type)
+    else:
+        f = open(body.path or "", "rb")  # noqa: SIM115 - closed by the response (sendfile)
+        resp = Response(wrap_file(request.environ, f), content_type=body.content_type,
+                        direct_passthrough=True)
+    resp.content_length = body.size
+    resp.set_etag(body.etag)
+    resp.headers["Cache-Control"] = body.cache_control
+    try:
+        resp.make_conditional(request, accept_ranges=True, complete_length=body.size)
+    except RequestedRangeNotSatisfiable:
+        resp.close()
+        return range_not_satisfiable(body.size)
+    return resp
+
+
+def range_not_satisfiable(size: int) -> Response:
+    err = json_error(416, "range_not_satisfiable", "requested range is outside the file")
+    err.headers["Content-Range"] = f"bytes */{size}"
+    return err
+
+
+def clock_url(host_url: str) -> str:
+    return host_url.rstrip("/") + "/clock"
+
+
+@bp.get("/streams/<stream_id>/manifest.mpd")
+def mpd(stream_id: str) -> Response:
+    return _respond(mpd_body(context.get(), stream_id, clock_url(request.host_url)))
+
+
+@bp.get("/streams/<stream_id>/<name>.m3u8")
+def playlist(stream_id: str, name: str) -> Response:
+    return _respond(playlist_body(context.get(), stream_id, name))
+
+
+@bp.get("/streams/<stream_id>/out/<rendition>/<name>")
+def segment(stream_id: str, rendition: str, name: str) -> Response:
+    started = time.perf_counter()
+    body = segment_body(context.get(), stream_id, rendition, name)
+    resp = _respond(body)
+    observe_segment(stream_id, f"{request.remote_addr}|{request.user_agent.string}", body,
+                    started)
     return resp
 
 
@@ -184,13 +245,13 @@ def clock() -> Response:
 
 # In the request target as sent (before the server decodes it): encoded separators, NUL,
 # backslashes, empty and dot segments never name a media file; refuse them outright.
-_BAD_TARGET = re.compile(r"%2f|%5c|%00|\\|\x00|//|(^|/)\.\.?(/|$)|(^|/)%2e", re.IGNORECASE)
+BAD_TARGET = re.compile(r"%2f|%5c|%00|\\|\x00|//|(^|/)\.\.?(/|$)|(^|/)%2e", re.IGNORECASE)
 
 
 @bp.before_app_request
 def _reject_odd_targets() -> None:
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
-    if _BAD_TARGET.search(raw.split("?", 1)[0]):
+    if BAD_TARGET.search(raw.split("?", 1)[0]):
         abort(400, "malformed path")
 
 
@@ -201,14 +262,27 @@ def _ensure_filler() -> None:
         context.start_filler(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
+# Players on other origins (a CMS page, a TV app) fetch manifests and segments.
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Expose-Headers", "Content-Length, Content-Range, ETag, Date"))
+
+
 @bp.after_request
 def _cors(resp: Response) -> Response:
-    # Players on other origins (a CMS page, a TV app) fetch manifests and segments.
     h = resp.headers
-    h["Access-Control-Allow-Origin"] = "*"
-    h["Access-Control-Expose-Headers"] = "Content-Length, Content-Range, ETag, Date"
+    for key, value in CORS_HEADERS:
+        h[key] = value
     if request.method == "OPTIONS":
         h["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
         h["Access-Control-Allow-Headers"] = "Range, If-None-Match, If-Range, Origin, Accept"
         h["Access-Control-Max-Age"] = "86400"
     return resp
+
+
+@bp.record_once
+def _install_fast_path(state) -> None:
+    # serve/fastpath.py: plain segment and manifest GETs skip Flask's dispatch.
+    if state.app.config.get("MEDIA_FAST_PATH", True):
+        from serve.fastpath import MediaFastPath
+
+        state.app.wsgi_app = MediaFastPath(state.app, state.app.wsgi_app)

@@ -15,6 +15,7 @@ REQUESTS = Counter("sparkcast_http_requests_total", "HTTP requests answered",
                    ["endpoint", "status"])
 BYTES = Counter("sparkcast_http_response_bytes_total", "Response body bytes sent", ["kind"])
 CACHE = Counter("sparkcast_cache_requests_total", "Segment cache lookups", ["result"])
+CACHE_HIT, CACHE_MISS = CACHE.labels("hit"), CACHE.labels("miss")
 CACHE_BYTES = Gauge("sparkcast_cache_bytes", "Bytes held by the segment cache",
                     multiprocess_mode="livesum")
 SEGMENT_SECONDS = Histogram("sparkcast_segment_seconds",
@@ -23,6 +24,20 @@ SEGMENT_SECONDS = Histogram("sparkcast_segment_seconds",
                             buckets=(.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1))
 VIEWERS = Gauge("sparkcast_active_viewers", "Distinct clients that fetched a segment of the "
                 "stream in the last 30 s (estimate)", ["stream"], multiprocess_mode="livesum")
+
+
+_children: dict[tuple[str, str], tuple[Counter, Counter]] = {}
+
+
+def count_request(endpoint: str, status: str, kind: str, sent: int) -> None:
+    """REQUESTS and BYTES for one response; labelled children are looked up once."""
+    pair = _children.get((endpoint, status))
+    if pair is None:
+        pair = _children[(endpoint, status)] = (REQUESTS.labels(endpoint, status),
+                                                BYTES.labels(kind))
+    pair[0].inc()
+    if sent:
+        pair[1].inc(sent)
 
 
 class ViewerTracker:

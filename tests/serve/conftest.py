@@ -47,11 +47,14 @@ def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def app_factory(vod_root: Path):
+@pytest.fixture(params=["fast-path", "flask-routes"])
+def app_factory(vod_root: Path, request: pytest.FixtureRequest):
+    """Apps over the VOD, once with the WSGI fast path and once with Flask routes only:
+    both must answer alike."""
     def make(**settings: object):
         opts = {"root": vod_root.as_uri(), **settings}
-        return create_app(Settings(**opts), {"TESTING": True, "EDGE_FILLER": False})
+        return create_app(Settings(**opts), {"TESTING": True, "EDGE_FILLER": False,
+                                             "MEDIA_FAST_PATH": request.param == "fast-path"})
 
     return make
 
