@@ -121,13 +121,36 @@ class StreamLayout:
     def catalog_file(self) -> str:
         return f"{self.catalog_dir}/segments.parquet"
 
+    def catalog_batch(self, batch_id: int) -> str:
+        """The live job's catalog part for one micro-batch (rewritten, not added, on replay)."""
+        return f"{self.catalog_dir}/batch-{batch_id:010d}.parquet"
+
+    # live
     @property
-    def checkpoint_dir(self) -> str:
-        return f"{self.base}/checkpoint"
+    def live_state(self) -> str:
+        """The live job's fixed facts of a live stream (availabilityStartTime, ended)."""
+        return f"{self.base}/live.json"
+
+    @property
+    def audio_index_dir(self) -> str:
+        """One record per live audio segment (live audio is encoded at ingest)."""
+        return f"{self.base}/audio_index"
+
+    def audio_record(self, number: int) -> str:
+        return f"{self.audio_index_dir}/{number:08d}.json"
 
 
 def streams_dir() -> str:
     return "streams"
+
+
+def all_index_dirs() -> str:
+    """Glob of every stream's chunk-index folder: what the live job's query reads."""
+    return "streams/*/index"
+
+
+def live_checkpoint_dir() -> str:
+    return "live/checkpoint"
 
 
 def stream_from_path(path: str) -> tuple[str, str]:

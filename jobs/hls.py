@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from hdfs_layout.layout import StreamLayout
+from jobs.mpd import date_time
 from jobs.presentation import Presentation, Track
 
 # Tag names in one place (RFC 8216bis).
@@ -19,6 +20,8 @@ PLAYLIST_TYPE = "#EXT-X-PLAYLIST-TYPE"
 MAP = "#EXT-X-MAP"
 EXTINF = "#EXTINF"
 DISCONTINUITY = "#EXT-X-DISCONTINUITY"
+DISCONTINUITY_SEQUENCE = "#EXT-X-DISCONTINUITY-SEQUENCE"
+PROGRAM_DATE_TIME = "#EXT-X-PROGRAM-DATE-TIME"
 ENDLIST = "#EXT-X-ENDLIST"
 
 PROTOCOL_VERSION = 7  # fMP4 segments with EXT-X-MAP in a playlist without I-frames only
@@ -62,7 +65,7 @@ def _rate(frame_rate: str) -> str:
 
 
 def build_media(p: Presentation, track_id: str) -> str:
-    """Media playlist of one track across every period (VOD)."""
+    """Media playlist of one track across every period: VOD, or a live sliding window."""
     parts = [(period, t) for period in p.periods
              for t in (*period.video, *period.audio) if t.id == track_id]
     if not parts:
@@ -70,13 +73,24 @@ def build_media(p: Presentation, track_id: str) -> str:
     longest = max(s.duration_seconds for _, t in parts for s in t.segments)
     lines = [EXTM3U, f"{VERSION}:{PROTOCOL_VERSION}",
              f"{TARGETDURATION}:{max(1, math.floor(longest + 0.5))}",
-             f"{MEDIA_SEQUENCE}:{parts[0][1].start_number}", f"{PLAYLIST_TYPE}:VOD", INDEPENDENT]
-    for i, (_, track) in enumerate(parts):
+             f"{MEDIA_SEQUENCE}:{parts[0][1].start_number}"]
+    if p.live:
+        # Period n follows n discontinuities since the stream began.
+        lines.append(f"{DISCONTINUITY_SEQUENCE}:{int(parts[0][0].id)}")
+    else:
+        lines.append(f"{PLAYLIST_TYPE}:VOD")
+    lines.append(INDEPENDENT)
+    for i, (period, track) in enumerate(parts):
         if i:
             lines.append(DISCONTINUITY)
         lines.append(f'{MAP}:URI="{StreamLayout.relative_init(track.id)}"')
-        for s in track.segments:
+        for j, s in enumerate(track.segments):
+            if p.wallclock_anchor is not None and j == 0:
+                offset = (s.start - track.presentation_time_offset) / s.timescale
+                lines.append(f"{PROGRAM_DATE_TIME}:"
+                             f"{date_time(p.wallclock_anchor + period.start + offset)}")
             lines += [f"{EXTINF}:{s.duration_seconds:.5f},",
                       StreamLayout.relative_segment(track.id, s.number)]
-    lines.append(ENDLIST)
+    if not p.live:
+        lines.append(ENDLIST)
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ what each choice is for.
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from lxml import etree
@@ -19,11 +20,17 @@ NS = "urn:mpeg:dash:schema:mpd:2011"
 PROFILE_LIVE = "urn:mpeg:dash:profile:isoff-live:2011"
 PROFILE_CMAF = "urn:mpeg:dash:profile:cmaf:2019"
 AUDIO_CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+UTC_HTTP_ISO = "urn:mpeg:dash:utc:http-iso:2014"
 
 
 def duration(seconds: float) -> str:
     """xs:duration with millisecond precision, e.g. PT30.030S."""
     return f"PT{seconds:.3f}S"
+
+
+def date_time(unix: float) -> str:
+    """xs:dateTime in UTC with milliseconds, e.g. 2026-11-25T20:00:00.000Z."""
+    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _el(parent: etree._Element, tag: str, **attrs: object) -> etree._Element:
@@ -69,24 +76,35 @@ def _audio_set(period_el: etree._Element, track: Track, set_id: int) -> None:
 
 
 def _period(root: etree._Element, period: Period) -> None:
-    el = _el(root, "Period", id=period.id, start=duration(period.start))
+    el = _el(root, "Period", id=f"p{period.id}", start=duration(period.start))
     _video_set(el, period.video, 0)
     for i, audio in enumerate(period.audio, start=1):
         _audio_set(el, audio, i)
 
 
 def build_mpd(p: Presentation) -> str:
-    """Static (VOD) MPD for a finished presentation."""
+    """Static MPD for a finished presentation, dynamic while p.live is set."""
     tracks = [t for period in p.periods for t in (*period.video, *period.audio)]
     longest = max_segment_seconds(tracks)
     root = etree.Element(f"{{{NS}}}MPD", nsmap={None: NS})
     root.set("profiles", f"{PROFILE_LIVE},{PROFILE_CMAF}")
-    root.set("type", "static")
-    root.set("mediaPresentationDuration", duration(p.duration))
+    if p.live:
+        root.set("type", "dynamic")
+        root.set("availabilityStartTime", date_time(p.live.availability_start))
+        root.set("publishTime", date_time(p.live.publish_time))
+        root.set("minimumUpdatePeriod", duration(p.live.minimum_update_period))
+        root.set("timeShiftBufferDepth", duration(p.live.time_shift_buffer_depth))
+        root.set("suggestedPresentationDelay", duration(p.live.suggested_presentation_delay))
+        root.set("maxSegmentDuration", duration(longest))
+    else:
+        root.set("type", "static")
+        root.set("mediaPresentationDuration", duration(p.duration))
     root.set("minBufferTime", duration(math.ceil(longest * 2)))
     for url in p.base_urls:
         _el(root, "BaseURL").text = url
     for period in p.periods:
         _period(root, period)
+    if p.live:
+        _el(root, "UTCTiming", schemeIdUri=UTC_HTTP_ISO, value=p.live.utc_timing_url)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8",
                           pretty_print=True).decode("utf-8")

@@ -59,14 +59,32 @@ class Period:
         t = self.video[0] if self.video else self.audio[0]
         return t.duration_ticks / t.timescale
 
+    @property
+    def discontinuity(self) -> bool:
+        return self.id != "0"
+
+
+@dataclass(frozen=True)
+class LiveTiming:
+    """What makes a presentation dynamic (a live stream still being published)."""
+
+    availability_start: float  # unix time of media time 0
+    publish_time: float  # unix time this version of the manifest was made
+    minimum_update_period: float
+    time_shift_buffer_depth: float
+    suggested_presentation_delay: float
+    utc_timing_url: str = "/clock"
+
 
 @dataclass(frozen=True)
 class Presentation:
     stream_id: str
     periods: tuple[Period, ...]
-    live: bool = False
+    live: LiveTiming | None = None
     segment_seconds: float = 2.0
     base_urls: tuple[str, ...] = field(default_factory=tuple)
+    # unix time of media time 0 (capture of the first frame), for HLS PROGRAM-DATE-TIME
+    wallclock_anchor: float | None = None
 
     @property
     def duration(self) -> float:

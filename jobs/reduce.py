@@ -55,33 +55,62 @@ def _by_track(segments: Iterable[Segment]) -> dict[str, list[Segment]]:
     return tracks
 
 
+def _period_tracks(source: SourceRecord, video: dict[str, list[Segment]],
+                   audio: list[Segment], audio_codec: AudioCodec) -> tuple[tuple[Track, ...],
+                                                                           tuple[Track, ...]]:
+    v_tracks = tuple(sorted(
+        (Track(name, "video", segs[0].codec, segs[0].timescale, tuple(segs),
+               width=segs[0].width, height=segs[0].height, frame_rate=source.frame_rate,
+               presentation_time_offset=segs[0].start)
+         for name, segs in video.items()), key=lambda t: -t.height))
+    a_tracks: tuple[Track, ...] = ()
+    if audio:
+        # The encoder's priming samples sit before the period's first real sample.
+        a_tracks = (Track(AUDIO, "audio", audio[0].codec, audio[0].timescale, tuple(audio),
+                          sample_rate=audio_codec.sample_rate, channels=audio_codec.channels,
+                          presentation_time_offset=audio[0].start + AAC_PRIMING_SAMPLES),)
+    return v_tracks, a_tracks
+
+
+def build_periods(source: SourceRecord, segments: Iterable[Segment],
+                  audio_codec: AudioCodec | None = None) -> tuple[Period, ...]:
+    """Group a stream's segments into periods (one per continuous run) of checked tracks."""
+    audio_codec = audio_codec or AudioCodec()
+    by_period: dict[int, list[Segment]] = defaultdict(list)
+    for s in segments:
+        by_period[s.period].append(s)
+    periods = []
+    for number in sorted(by_period):
+        tracks = _by_track(by_period[number])
+        audio = tracks.pop(AUDIO, [])
+        if not tracks:
+            continue  # audio ahead of its video: listed once the video is there
+        v_tracks, a_tracks = _period_tracks(source, tracks, audio, audio_codec)
+        ends = {t.segments[-1].number for t in v_tracks}
+        if len(ends) != 1 or len({t.start_number for t in v_tracks}) != 1:
+            raise ReduceError(f"{source.stream_id}: renditions of period {number} "
+                              "cover different segments")
+        periods.append(Period(str(number), v_tracks[0].segments[0].start_seconds, v_tracks,
+                              a_tracks))
+    if not periods:
+        raise ReduceError(f"{source.stream_id}: no video segments")
+    return tuple(periods)
+
+
 def build_presentation(source: SourceRecord, segments: Iterable[Segment],
                        audio: AudioCodec | None = None, expected_segments: int | None = None,
                        base_urls: tuple[str, ...] = ()) -> Presentation:
-    tracks = _by_track(segments)
-    audio = audio or AudioCodec()
-    video = []
-    for name, segs in tracks.items():
-        if name == AUDIO:
-            continue
-        if expected_segments is not None and len(segs) != expected_segments:
-            raise ReduceError(f"{source.stream_id}/{name}: {len(segs)} segments, "
-                              f"expected {expected_segments}")
-        video.append(Track(name, "video", segs[0].codec, segs[0].timescale, tuple(segs),
-                           width=segs[0].width, height=segs[0].height,
-                           frame_rate=source.frame_rate))
-    if not video:
-        raise ReduceError(f"{source.stream_id}: no video segments")
-    audio_tracks = ()
-    if AUDIO in tracks:
-        segs = tracks[AUDIO]
-        audio_tracks = (Track(AUDIO, "audio", segs[0].codec, segs[0].timescale, tuple(segs),
-                              sample_rate=audio.sample_rate, channels=audio.channels,
-                              presentation_time_offset=AAC_PRIMING_SAMPLES),)
-    elif source.audio:
+    """The VOD presentation of a finished stream. Raises ReduceError."""
+    segments = list(segments)
+    periods = build_periods(source, segments, audio)
+    if expected_segments is not None:
+        for t in periods[0].video:
+            if len(t.segments) != expected_segments:
+                raise ReduceError(f"{source.stream_id}/{t.id}: {len(t.segments)} segments, "
+                                  f"expected {expected_segments}")
+    if source.audio and not any(p.audio for p in periods):
         raise ReduceError(f"{source.stream_id}: the source has audio but no audio segments")
-    period = Period("0", 0.0, tuple(sorted(video, key=lambda t: -t.height)), audio_tracks)
-    return Presentation(source.stream_id, (period,),
+    return Presentation(source.stream_id, periods,
                         segment_seconds=source.segment_frames / float(source.grid.frame_rate),
                         base_urls=base_urls)
 
@@ -94,9 +123,9 @@ def build_outputs(source: SourceRecord, segments: list[Segment],
     p = build_presentation(source, segments, audio, expected)
     layout = StreamLayout(source.stream_id)
     files: list[tuple[str, bytes]] = [(layout.catalog_file, catalog_bytes(segments))]
-    for period in p.periods[:1]:
-        for t in (*period.video, *period.audio):
-            files.append((layout.media_playlist(t.id), build_media(p, t.id).encode()))
+    for track_id in dict.fromkeys(t.id for period in p.periods
+                                  for t in (*period.video, *period.audio)):
+        files.append((layout.media_playlist(track_id), build_media(p, track_id).encode()))
     files.append((layout.master_playlist, build_master(p).encode()))
     files.append((layout.manifest, build_mpd(p).encode()))
     return StreamOutputs(source.stream_id, tuple(files), len(segments),

@@ -1,0 +1,267 @@
+"""The live chunker: one publish in, raw chunks on the frame grid out, as they complete.
+
+    sparkcast live-ingest --stream-id ID rtmp://127.0.0.1:1935/live/KEY
+
+One ffmpeg reads the live input and
+  - stream-copies the video into one MPEG-TS file per GOP (the segment muxer cuts
+    at every keyframe), listing each finished file in a CSV;
+  - encodes the audio once, continuously, to fragmented AAC on its stdout
+    (jobs/live_audio.py packages it).
+A raw chunk is the byte concatenation of the GOP files that hold its frames,
+from the GOP containing its first frame, with `skip` frames to drop first:
+the same chunk records as batch ingest, so the live job runs the same map step.
+
+A publish that follows an earlier one on the same stream (a reconnect, or this
+process restarted by nginx) continues it: the next seq, a new period starting
+on the next segment boundary after the previous end, `discontinuity` set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from hdfs_layout import Storage, StreamLayout
+from ingest.grid import Grid, plan_grid
+from ingest.records import ChunkRecord, SourceRecord
+from jobs.encode import AudioCodec
+from jobs.live_audio import AudioPackager
+from sparkcast.media.ffmpeg_run import FFMPEG, FFPROBE, MediaError, run
+from sparkcast.media.probe import packets_args, parse_packets
+
+log = logging.getLogger("sparkcast.live")
+AUDIO_TIMESCALE = 48000
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a publish continues a stream."""
+
+    seq: int
+    start_frame: int
+    period: int
+    discontinuity: bool
+    audio_number: int
+
+
+@dataclass(frozen=True)
+class Gop:
+    path: Path
+    first_frame: int  # frame index in the stream
+    frames: int
+
+
+def resume_point(storage: Storage, stream_id: str, grid: Grid, now: float | None = None
+                 ) -> Resume:
+    """Continue after the stream's last chunk, on the next segment boundary.
+
+    The new period starts where the wall clock says (media time 0 was captured at the
+    first chunk's close minus its duration), so a viewer's live edge stays in step
+    with real time across a reconnect gap.
+    """
+    layout = StreamLayout(stream_id)
+    names = [n for n in storage.list(layout.index_dir) if n.endswith(".json")]
+    audio = [n for n in storage.list(layout.audio_index_dir) if n.endswith(".json")]
+    audio_next = int(audio[-1].split(".")[0]) + 1 if audio else 0
+    if not names:
+        return Resume(0, 0, 0, False, audio_next)
+    last = ChunkRecord.from_json(storage.read(f"{layout.index_dir}/{names[-1]}"))
+    first = ChunkRecord.from_json(storage.read(f"{layout.index_dir}/{names[0]}"))
+    anchor = first.wallclock - first.duration - first.start
+    wall_frame = int(((now or time.time()) - anchor) * grid.frame_rate)
+    end = max(last.start_frame + last.frames, wall_frame)
+    start = math.ceil(end / grid.segment_frames) * grid.segment_frames
+    return Resume(last.seq + 1, start, last.period + 1, True, audio_next)
+
+
+def probe_live(url: str, timeout: float = 20.0) -> dict:
+    """Streams of a live input (waits for its first packets)."""
+    out = run([FFPROBE, "-v", "error", "-rw_timeout", str(int(timeout * 1e6)),
+               "-show_streams", "-of", "json", url], source=_redact(url), timeout=timeout + 5)
+    return json.loads(out or b"{}")
+
+
+def _redact(url: str) -> str:
+    """A live URL's last path element is the stream key: never log it."""
+    return url.rsplit("/", 1)[0] + "/<key>" if url.startswith("rtmp") else url
+
+
+def ingest_args(url: str, gop_dir: Path, gop_list: Path, audio: bool, codec: AudioCodec,
+                realtime: bool = False) -> list[str]:
+    """The live chunker's ffmpeg: video GOP files + continuous AAC on stdout. Pure."""
+    args = [FFMPEG, "-v", "error", "-nostdin"]
+    if realtime:
+        args.append("-re")  # a file standing in for a live source, read at its own pace
+    args += ["-i", url,
+             "-map", "0:v:0", "-c", "copy", "-f", "segment", "-segment_format", "mpegts",
+             # A tiny segment time cuts at every keyframe: one file per GOP.
+             "-segment_time", "0.001", "-segment_list", str(gop_list),
+             "-segment_list_type", "csv", "-segment_list_flags", "+live",
+             "-muxdelay", "0", "-muxpreload", "0", str(gop_dir / "gop%08d.ts")]
+    if audio:
+        args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", codec.bitrate, "-ac",
+                 str(codec.channels), "-ar", str(codec.sample_rate),
+                 "-af", "aresample=async=1000",  # fill publisher gaps so audio stays in sync
+                 "-f", "mp4", "-movflags", "+empty_moov+default_base_moof",
+                 "-frag_duration", "2000000", "-fflags", "+bitexact", "pipe:1"]
+    return args
+
+
+class LiveChunker:
+    def __init__(self, storage: Storage, stream_id: str, url: str, chunk_seconds: float = 10.0,
+                 segment_seconds: float = 2.0, audio: AudioCodec | None = None,
+                 realtime: bool = False):
+        self.storage, self.layout = storage, StreamLayout(stream_id)
+        self.stream_id, self.url = stream_id, url
+        self.chunk_seconds, self.segment_seconds = chunk_seconds, segment_seconds
+        self.audio_codec = audio or AudioCodec()
+        self.realtime = realtime
+        self.stop = threading.Event()
+        self.chunks: list[ChunkRecord] = []
+
+    # set-up -------------------------------------------------------------------------------
+
+    def _source(self, streams: dict) -> tuple[SourceRecord, bool]:
+        video = next((s for s in streams.get("streams", []) if s.get("codec_type") == "video"),
+                     None)
+        if video is None:
+            raise MediaError(_redact(self.url), "live input has no video stream")
+        has_audio = any(s.get("codec_type") == "audio" for s in streams["streams"])
+        if self.storage.exists(self.layout.source_record):
+            source = SourceRecord.from_json(self.storage.read(self.layout.source_record))
+            if source.live:
+                return source, has_audio
+        rate = Fraction(video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1")
+        if rate <= 0:
+            rate = Fraction(video.get("r_frame_rate", "30/1"))
+        grid = plan_grid(rate, self.segment_seconds, self.chunk_seconds)
+        source = SourceRecord(
+            stream_id=self.stream_id, input=_redact(self.url), width=int(video["width"]),
+            height=int(video["height"]), sar=video.get("sample_aspect_ratio", "1:1")
+            .replace(":", "/").replace("0/1", "1"), frame_rate=str(rate),
+            segment_frames=grid.segment_frames, chunk_frames=grid.chunk_frames, frames=0,
+            duration=0.0, audio=None, live=True)
+        self.storage.write_text(self.layout.source_record, source.to_json())
+        return source, has_audio
+
+    # the loop -------------------------------------------------------------------------------
+
+    def run(self) -> list[ChunkRecord]:
+        """Chunk until the input ends or stop is set; returns the chunks written."""
+        source, has_audio = self._source(probe_live(self.url))
+        grid = source.grid
+        resume = resume_point(self.storage, self.stream_id, grid)
+        log.info("stream %s: publish continues at seq %d, frame %d, period %d",
+                 self.stream_id, resume.seq, resume.start_frame, resume.period)
+        work = Path(tempfile.mkdtemp(prefix=f"sparkcast-live-{self.stream_id}-"))
+        gop_list = work / "gops.csv"
+        gop_list.touch()
+        proc = subprocess.Popen(
+            ingest_args(self.url, work, gop_list, has_audio, self.audio_codec, self.realtime),
+            stdout=subprocess.PIPE if has_audio else subprocess.DEVNULL,
+            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        audio_thread = None
+        if has_audio:
+            base = round(resume.start_frame / grid.frame_rate * AUDIO_TIMESCALE)
+            packager = AudioPackager(self.storage, self.stream_id, resume.audio_number, base,
+                                     resume.period)
+            assert proc.stdout is not None
+            audio_thread = threading.Thread(target=packager.consume, args=(proc.stdout,),
+                                            daemon=True)
+            audio_thread.start()
+        state = _ChunkState(self, grid, resume)
+        seen = 0
+        try:
+            while True:
+                lines = gop_list.read_text().splitlines()
+                for line in lines[seen:]:
+                    state.add_gop(work / line.split(",")[0])
+                seen = len(lines)
+                if proc.poll() is not None:
+                    break
+                if self.stop.wait(0.2):
+                    proc.terminate()  # ffmpeg closes its current GOP file and lists it
+                    proc.wait(timeout=15)
+            for line in gop_list.read_text().splitlines()[seen:]:
+                state.add_gop(work / line.split(",")[0])
+            state.flush()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            if audio_thread:
+                audio_thread.join(timeout=15)
+            shutil.rmtree(work, ignore_errors=True)
+        err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+        if proc.returncode not in (0, 255, -15) and not state.chunks:
+            raise MediaError(_redact(self.url), err.strip().splitlines()[-1] if err.strip()
+                             else f"ffmpeg exit code {proc.returncode}")
+        return state.chunks
+
+
+class _ChunkState:
+    """GOP files waiting to become chunks, and the next chunk's place on the grid."""
+
+    def __init__(self, chunker: LiveChunker, grid: Grid, resume: Resume):
+        self.c, self.grid = chunker, grid
+        self.seq, self.next_start = resume.seq, resume.start_frame
+        self.period, self.discontinuity = resume.period, resume.discontinuity
+        self.gops: list[Gop] = []
+        self.frame = resume.start_frame  # stream frame index of the next GOP's first frame
+        self.chunks: list[ChunkRecord] = []
+
+    def add_gop(self, path: Path) -> None:
+        times, keys = parse_packets(json.loads(run(packets_args(str(path)), str(path)) or b"{}"))
+        if not times:
+            path.unlink(missing_ok=True)
+            return
+        self.gops.append(Gop(path, self.frame, len(times)))
+        self.frame += len(times)
+        while self.frame >= self.next_start + self.grid.chunk_frames:
+            self._emit(self.grid.chunk_frames)
+
+    def flush(self) -> None:
+        if self.frame > self.next_start:
+            self._emit(self.frame - self.next_start)
+
+    def _emit(self, frames: int) -> None:
+        start, end = self.next_start, self.next_start + frames
+        used = [g for g in self.gops if g.first_frame < end and g.first_frame + g.frames > start]
+        first = used[0]
+        with tempfile.NamedTemporaryFile(suffix=".ts", delete=False) as out:
+            for g in used:
+                with open(g.path, "rb") as f:
+                    shutil.copyfileobj(f, out)
+            local = out.name
+        try:
+            raw = self.c.layout.raw_chunk(self.seq, "ts")
+            self.c.storage.put_file(local, raw)
+            record = ChunkRecord(
+                stream_id=self.c.stream_id, seq=self.seq, raw=raw, start_frame=start,
+                frames=frames, skip=start - first.first_frame,
+                start=self.grid.frame_time(start), duration=frames / float(self.grid.frame_rate),
+                bytes=os.path.getsize(local), wallclock=time.time(),
+                discontinuity=self.discontinuity, period=self.period)
+        finally:
+            os.unlink(local)
+        # The record last: the live job sees a chunk only once its bytes are in storage.
+        self.c.storage.write_text(self.c.layout.index_record(self.seq), record.to_json())
+        self.chunks.append(record)
+        log.info("stream %s: chunk %d (frames %d..%d) written", self.c.stream_id, self.seq,
+                 start, end - 1)
+        self.seq += 1
+        self.next_start = end
+        self.discontinuity = False
+        for g in [g for g in self.gops if g.first_frame + g.frames <= end]:
+            g.path.unlink(missing_ok=True)
+            self.gops.remove(g)

@@ -1,0 +1,247 @@
+"""Live job: Spark Structured Streaming over the chunk-index records of every stream.
+
+    extract    a streaming file source over streams/*/index/*.json (checkpointed on storage)
+    transform  each micro-batch: the batch job's map step over the new chunks (chunk x rung
+               in parallel), then the live reduce per stream it touched
+    load       catalog part per batch, live playlists, then the dynamic MPD
+
+A stream whose publisher has been gone for `end_timeout` seconds ends: its
+manifests become a static VOD of the whole recording (every period). A
+restart from the checkpoint replays an unfinished batch: the map step rewrites
+the same bytes, the catalog part of that batch is rewritten under the same
+name, and the reduce keeps one segment per (rendition, number), so no chunk is
+lost and none is listed twice.
+
+    ./spark-submit.sh --master local[2] live
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from hdfs_layout import Storage, StorageError, StreamLayout
+from hdfs_layout.layout import all_index_dirs, live_checkpoint_dir, streams_dir
+from ingest.records import ChunkRecord, SourceRecord
+from jobs.catalog import catalog_bytes, read_catalog
+from jobs.live_audio import segment_from_json
+from jobs.live_reduce import LiveState, build_live_presentation, manifest_files, new_state
+from jobs.segments import Segment
+from jobs.transcode import JobOptions, plan_tasks, run_task
+from jobs.transcode_map import StorageConfig
+
+log = logging.getLogger("sparkcast.live")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    job: JobOptions
+    chunk_seconds: float = 10.0
+    dvr_seconds: float = 300.0
+    end_timeout: float = 30.0
+    trigger_seconds: float = 0.5
+
+
+def chunk_schema():
+    from pyspark.sql.types import (
+        BooleanType,
+        DoubleType,
+        LongType,
+        StringType,
+        StructField,
+        StructType,
+    )
+
+    types = {"stream_id": StringType(), "raw": StringType(), "start": DoubleType(),
+             "duration": DoubleType(), "wallclock": DoubleType(),
+             "discontinuity": BooleanType()}
+    from dataclasses import fields
+
+    return StructType([StructField(f.name, types.get(f.name, LongType()), False)
+                       for f in fields(ChunkRecord)])
+
+
+class _Stream:
+    """What the driver remembers of one live stream between micro-batches."""
+
+    def __init__(self, storage: Storage, stream_id: str):
+        self.layout = StreamLayout(stream_id)
+        self.source = SourceRecord.from_json(storage.read(self.layout.source_record))
+        self.video: dict[tuple[str, int], Segment] = {}
+        self.audio: dict[int, Segment] = {}
+        self.last_chunk_wallclock = 0.0
+        self.loaded_catalog = False
+
+
+class LiveJob:
+    def __init__(self, spark, storage: Storage, storage_config: StorageConfig,
+                 options: LiveOptions, on_end=None):
+        self.spark, self.storage, self.storage_config = spark, storage, storage_config
+        self.options = options
+        self.on_end = on_end  # called with a stream id when a stream ends
+        self.streams: dict[str, _Stream] = {}
+        self.lock = threading.Lock()
+        self.batches = 0
+
+    # per stream state ---------------------------------------------------------------------
+
+    def _stream(self, stream_id: str) -> _Stream:
+        if stream_id not in self.streams:
+            self.streams[stream_id] = _Stream(self.storage, stream_id)
+        st = self.streams[stream_id]
+        if not st.loaded_catalog:  # after a restart: what earlier batches produced
+            for name in self.storage.list(st.layout.catalog_dir):
+                if name.endswith(".parquet"):
+                    for s in read_catalog(self.storage.read(f"{st.layout.catalog_dir}/{name}")):
+                        st.video[(s.rendition, s.number)] = s
+            st.loaded_catalog = True
+        return st
+
+    def _load_audio(self, st: _Stream) -> None:
+        names = self.storage.list(st.layout.audio_index_dir)
+        for name in names[len(st.audio):] if len(st.audio) <= len(names) else names:
+            seg = segment_from_json(self.storage.read(f"{st.layout.audio_index_dir}/{name}"))
+            st.audio[seg.number] = seg
+
+    def _state(self, st: _Stream) -> LiveState:
+        if self.storage.exists(st.layout.live_state):
+            return LiveState.from_json(self.storage.read(st.layout.live_state))
+        first = ChunkRecord.from_json(self.storage.read(st.layout.index_record(0)))
+        state = new_state(first.wallclock - first.duration - first.start,
+                          self.options.chunk_seconds)
+        self.storage.write_text(st.layout.live_state, state.to_json())
+        return state
+
+    def publish(self, stream_id: str, now: float | None = None) -> None:
+        """Rewrite a stream's live manifests from everything transcoded so far."""
+        st = self._stream(stream_id)
+        self._load_audio(st)
+        state = self._state(st)
+        p = build_live_presentation(st.source, [*st.video.values(), *st.audio.values()], state,
+                                    now or time.time(), self.options.dvr_seconds,
+                                    self.options.chunk_seconds, self.options.job.audio)
+        for path, data in manifest_files(p):
+            self.storage.write(path, data)
+
+    # the micro-batch --------------------------------------------------------------------------
+
+    def process(self, chunks: list[ChunkRecord], batch_id: int) -> None:
+        started = time.monotonic()
+        by_stream: dict[str, list[ChunkRecord]] = defaultdict(list)
+        for c in chunks:
+            by_stream[c.stream_id].append(c)
+        tasks = []
+        with self.lock:
+            for stream_id, recs in by_stream.items():
+                st = self._stream(stream_id)
+                renditions = self.options.job.renditions_from(st.source)
+                tasks += plan_tasks(st.source, sorted(recs, key=lambda c: c.seq), renditions,
+                                    self.options.job, self.storage_config)
+        sc = self.spark.sparkContext
+        segments = (sc.parallelize(tasks, numSlices=max(1, len(tasks))).flatMap(run_task)
+                    .collect() if tasks else [])
+        with self.lock:
+            for stream_id, recs in by_stream.items():
+                st = self._stream(stream_id)
+                mine = [s for s in segments if s.stream_id == stream_id]
+                self.storage.write(st.layout.catalog_batch(batch_id), catalog_bytes(mine))
+                for s in mine:
+                    st.video[(s.rendition, s.number)] = s
+                st.last_chunk_wallclock = max([st.last_chunk_wallclock,
+                                               *(c.wallclock for c in recs)])
+                state = self._state(st)
+                if state.ended:  # a publisher came back after the end: live again
+                    self.storage.write_text(st.layout.live_state,
+                                            LiveState(state.anchor, state.availability_start)
+                                            .to_json())
+                self.publish(stream_id)
+        self.batches += 1
+        log.info("batch %d: %d chunk(s) of %s -> %d segments in %.1f s", batch_id, len(chunks),
+                 ", ".join(sorted(by_stream)), len(segments), time.monotonic() - started)
+
+    def _foreach_batch(self, df, batch_id: int) -> None:
+        from dataclasses import fields
+
+        names = [f.name for f in fields(ChunkRecord)]
+        rows = df.collect()
+        self.process([ChunkRecord(**{n: r[n] for n in names}) for r in rows], batch_id)
+
+    # ending streams ---------------------------------------------------------------------------
+
+    def end_idle_streams(self, now: float | None = None) -> list[str]:
+        """Streams without a new chunk for end_timeout become VODs; returns their ids."""
+        now = now or time.time()
+        ended = []
+        with self.lock:
+            for stream_id, st in self.streams.items():
+                if not st.last_chunk_wallclock:
+                    continue
+                if now - st.last_chunk_wallclock < self.options.end_timeout:
+                    continue
+                state = self._state(st)
+                if state.ended:
+                    continue
+                pending = len(self.storage.list(st.layout.index_dir)) > len(
+                    {s.chunk_seq for s in st.video.values()})
+                if pending:
+                    continue  # chunks still on their way through a batch
+                self.storage.write_text(st.layout.live_state,
+                                        LiveState(state.anchor, state.availability_start,
+                                                  ended=True).to_json())
+                self.publish(stream_id, now)
+                ended.append(stream_id)
+                log.info("stream %s ended: its manifests are now a VOD", stream_id)
+        for stream_id in ended:
+            if self.on_end:
+                self.on_end(stream_id)
+        return ended
+
+    # the query ----------------------------------------------------------------------------------
+
+    def discover(self) -> None:
+        """Register live streams that have not ended (after a restart no batch may touch them)."""
+        for stream_id in self.storage.list(streams_dir()):
+            layout = StreamLayout(stream_id)
+            try:
+                if not self.storage.exists(layout.live_state):
+                    continue
+                if LiveState.from_json(self.storage.read(layout.live_state)).ended:
+                    continue
+                names = self.storage.list(layout.index_dir)
+                with self.lock:
+                    st = self._stream(stream_id)
+                    if names:
+                        last = ChunkRecord.from_json(
+                            self.storage.read(f"{layout.index_dir}/{names[-1]}"))
+                        st.last_chunk_wallclock = max(st.last_chunk_wallclock, last.wallclock)
+            except (StorageError, ValueError) as exc:
+                log.warning("stream %s: not resumed (%s)", stream_id, exc)
+
+    def run(self, stop: threading.Event) -> None:
+        """Run until stop is set (or the query fails, which raises)."""
+        self.discover()
+        for d in (streams_dir(), live_checkpoint_dir()):
+            if not self.storage.exists(d):
+                self.storage.write(f"{d}/.keep", b"")
+        reader = (self.spark.readStream.schema(chunk_schema())
+                  .json(self.storage.url(all_index_dirs())))
+        query = (reader.writeStream.foreachBatch(self._foreach_batch)
+                 .option("checkpointLocation", self.storage.url(live_checkpoint_dir()))
+                 .trigger(processingTime=f"{self.options.trigger_seconds} seconds")
+                 .start())
+        try:
+            while not stop.is_set():
+                if query.awaitTermination(1.0):
+                    break
+                try:
+                    self.end_idle_streams()
+                except StorageError as exc:
+                    log.warning("ending idle streams: %s", exc)
+        finally:
+            if query.isActive:
+                query.stop()
+        if query.exception():
+            raise query.exception()
