@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     cache_seconds: int = Field(30, ge=0, le=300, description="live edge kept in memory")
     origins: str = Field("", description="comma-separated origin base URLs listed in manifests")
+    comments_per_minute: float = Field(20, ge=0, description="comment posts per client per "
+                                        "minute and serve worker (0 = no limit)")
+    reactions_per_second: float = Field(20, ge=0, description="reactions per client per second "
+                                        "and serve worker (0 = no limit)")
 
     # live
     rtmp_port: int = Field(1935, ge=0, le=65535)
