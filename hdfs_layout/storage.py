@@ -91,6 +91,12 @@ class LocalStorage(Storage):
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root).resolve()
         self.root_url = self.root.as_uri()
+        try:
+            # A local root is made on first use, so the defaults need no set-up.
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{self.root_url}: cannot create the storage root "
+                               f"({exc.strerror})") from exc
 
     def _p(self, path: str) -> Path:
         return self.root / resolve(path) if resolve(path) else self.root

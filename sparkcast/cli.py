@@ -204,10 +204,11 @@ main.add_command(keys)
 main.add_command(admin)
 main.add_command(rtmp)
 
-from sparkcast.live_cli import live, live_ingest  # noqa: E402
+from sparkcast.live_cli import demo, live, live_ingest  # noqa: E402
 
 main.add_command(live_ingest)
 main.add_command(live)
+main.add_command(demo)
 
 
 if __name__ == "__main__":

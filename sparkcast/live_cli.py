@@ -86,8 +86,9 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
     options = LiveOptions(job_options(settings), chunk_seconds=settings.chunk_seconds,
                           dvr_seconds=settings.dvr_seconds,
                           end_timeout=settings.live_end_timeout)
-    stop = _stop_on_signals()
     spark = get_session("sparkcast-live", settings.spark_master)
+    # After the session: PySpark installs its own SIGINT handler (cancel jobs, raise).
+    stop = _stop_on_signals()
     job = LiveJob(spark, open_root(settings), storage_config(settings), options,
                   on_end=_mark_ended(settings))
     click.echo(f"live job running on {spark.sparkContext.master}; storage {settings.root}",
@@ -96,3 +97,62 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
         job.run(stop)
     finally:
         spark.stop()
+
+
+@click.command("demo")
+@click.option("--stream-id", default="demo", show_default=True)
+@click.option("--chunk-seconds", type=float, default=4.0, show_default=True,
+              help="live chunk length (shorter: lower latency)")
+@click.option("--port", type=int, help="serve's HTTP port (default 8080)")
+@click.option("--size", default="1280x720", show_default=True, help="test stream size")
+@root_option
+@handle_errors
+def demo(stream_id: str, chunk_seconds: float, port: int | None, size: str,
+         root: str | None) -> None:
+    """Run everything on the embedded defaults and publish a live test stream.
+
+    Starts serve, the RTMP front and the live job, creates a stream key, publishes
+    ffmpeg's testsrc2 (with the clock burnt in) and a tone over RTMP, and prints the
+    player URL. Ctrl-C stops everything it started.
+    """
+    import time
+    from pathlib import Path
+
+    from platformdirs import user_data_dir
+
+    from hdfs_layout import StreamLayout
+    from sparkcast.pipeline import open_root
+    from sparkcast.stack import LiveStack
+
+    settings = _settings(root=root, port=port, chunk_seconds=chunk_seconds)
+    run_dir = Path(user_data_dir("sparkcast")) / "demo-run"
+    stop = _stop_on_signals()
+    stack = LiveStack(settings, run_dir)
+    click.echo("starting serve, the RTMP front and the live job (logs in "
+               f"{run_dir}) ...", err=True)
+    with stack:
+        key = stack.create_key(stream_id)
+        publisher = stack.publish(key, size=size)
+        storage = open_root(settings)
+        layout = StreamLayout(stream_id)
+        base = stack.base_url
+        click.echo(f"publishing a test stream to {stack.rtmp.publish_url}/<key> "
+                   f"(stream '{stream_id}')", err=True)
+        click.echo("waiting for the first chunk to be transcoded ...", err=True)
+        shown = False
+        while not stop.wait(1.0):
+            if not shown and storage.exists(layout.manifest):
+                click.echo(f"\n  player  {base}/watch/{stream_id}\n"
+                           f"  DASH    {base}/{layout.manifest}\n"
+                           f"  HLS     {base}/{layout.master_playlist}\n\n"
+                           "Ctrl-C stops the demo.")
+                shown = True
+            if publisher.poll() is not None:
+                err = publisher.stderr.read().decode(errors="replace") if publisher.stderr else ""
+                raise click.ClickException(f"the test publisher stopped: {err.strip()}")
+            for name in ("serve", "live"):
+                proc = stack.procs.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise click.ClickException(f"{name} exited: {stack.log_tail(name)}")
+        click.echo("stopping ...", err=True)
+        time.sleep(0)

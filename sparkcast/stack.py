@@ -1,0 +1,182 @@
+"""The whole live system on one machine, as child processes: what `sparkcast demo` runs
+and what the live tests drive.
+
+    serve (gunicorn)  <- on_publish callbacks, viewers
+    nginx-rtmp        <- publishers; runs `sparkcast live-ingest` per accepted publish
+    live job (Spark)  -> segments and manifests in storage, which serve streams
+
+Every process gets the same settings through SPARKCAST_* variables. `stop()`
+(or leaving the `with` block) ends them all, publishers first.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from ingest.rtmp import RtmpServer, free_port, settings_env, sparkcast_executable
+from sparkcast.config import Settings
+
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
+class StackError(RuntimeError):
+    """A part of the live system did not start; the message says which and why."""
+
+
+def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720",
+                   rate: int = 30, gop_seconds: float = 2.0) -> list[str]:
+    """ffmpeg publishing a synthetic show over RTMP in real time: test pattern with the
+    wall clock burnt in, and a tone. Pure."""
+    video = f"testsrc2=size={size}:rate={rate}"
+    if FONT.exists():
+        video += (f",drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
+                  "fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.6")
+    args = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-re",
+            "-f", "lavfi", "-i", video, "-f", "lavfi",
+            "-i", "sine=frequency=440:sample_rate=48000:beep_factor=4"]
+    if seconds:
+        args += ["-t", f"{seconds:g}"]
+    return args + ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
+                   "-g", str(round(gop_seconds * rate)), "-pix_fmt", "yuv420p",
+                   "-c:a", "aac", "-b:a", "128k", "-f", "flv", url]
+
+
+class LiveStack:
+    def __init__(self, settings: Settings, run_dir: Path, master: str = "local[2]"):
+        self.settings = settings.model_copy(update={"port": settings.port or free_port()})
+        self.run_dir = Path(run_dir)
+        self.master = master
+        self.env = {**os.environ, **dict(settings_env(self.settings)),
+                    "SPARK_LOCAL_IP": "127.0.0.1"}
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.rtmp: RtmpServer | None = None
+        self.publishers: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.port}"
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.run_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        # Own session: a Ctrl-C in the terminal reaches the demo, which stops each part in
+        # order, rather than killing Spark's JVM under the live job mid-batch.
+        proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.procs[name] = proc
+        return proc
+
+    def log_tail(self, name: str, lines: int = 8) -> str:
+        path = self.run_dir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
+    # parts ------------------------------------------------------------------------------------
+
+    def start_serve(self, workers: int = 1, timeout: float = 60) -> None:
+        self._spawn("serve", [sparkcast_executable(), "serve", "--workers", str(workers),
+                              "--port", str(self.settings.port), "--host", "127.0.0.1"])
+        self._wait_http(f"{self.base_url}/healthz", "serve", timeout)
+
+    def start_rtmp(self) -> None:
+        self.rtmp = RtmpServer(self.settings, self.run_dir / "rtmp", self.base_url,
+                               host="127.0.0.1", port=self.settings.rtmp_port or 0)
+        self.rtmp.start()
+
+    def start_live_job(self) -> None:
+        self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
+
+    def start(self) -> LiveStack:
+        try:
+            self.start_serve()
+            self.start_rtmp()
+            self.start_live_job()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def kill_live_job(self) -> None:
+        """kill -9 the live job's driver (and its JVM), as a crash would."""
+        proc = self.procs.pop("live")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        subprocess.run(["pkill", "-9", "-f", "sparkcast-live"], check=False)
+
+    def _wait_http(self, url: str, name: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs.get(name)
+            if proc and proc.poll() is not None:
+                raise StackError(f"{name} exited with {proc.returncode}: {self.log_tail(name)}")
+            try:
+                with urllib.request.urlopen(url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.3)
+        raise StackError(f"{name} did not answer {url} within {timeout:.0f} s: "
+                         f"{self.log_tail(name)}")
+
+    # publishing ---------------------------------------------------------------------------------
+
+    def create_key(self, stream_id: str) -> str:
+        from serve.db import ensure_schema, make_engine, session_scope
+        from serve.keys import create_key
+
+        engine = make_engine(self.settings.database_url)
+        try:
+            ensure_schema(engine)
+            with session_scope(engine) as session:
+                return create_key(session, stream_id, "sparkcast stack")[1]
+        finally:
+            engine.dispose()
+
+    def publish(self, key: str, seconds: float | None = None, **kw: object
+                ) -> subprocess.Popen[bytes]:
+        assert self.rtmp is not None, "start_rtmp() first"
+        proc = subprocess.Popen(publisher_args(f"{self.rtmp.publish_url}/{key}", seconds, **kw),
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        self.publishers.append(proc)
+        return proc
+
+    # stopping -----------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        for proc in self.publishers:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.publishers:
+            _wait_or_kill(proc)
+        if self.rtmp:
+            self.rtmp.stop()  # TERMs the chunkers through nginx: they close their chunks
+            self.rtmp = None
+        for name in ("live", "serve"):
+            proc = self.procs.pop(name, None)
+            if proc and proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                _wait_or_kill(proc, 30)
+
+    def __enter__(self) -> LiveStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def ffmpeg_available() -> bool:
+    return shutil.which("ffmpeg") is not None
