@@ -25,6 +25,17 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("serve.rtmp_callbacks", "bp"),
     ("serve.admin_keys", "bp"),
     ("serve.player", "bp"),
+    # audience (docs/AUDIENCE.md)
+    ("serve.comments", "bp"),
+    ("serve.reactions", "bp"),
+    ("serve.notices", "bp"),
+    ("serve.events", "bp"),
+    ("serve.admin_streams", "bp"),
+    ("serve.admin_comments", "bp"),
+    ("serve.admin_notices", "bp"),
+    ("serve.admin_ads", "bp"),
+    ("serve.admin_page", "bp"),
+    ("serve.openapi", "bp"),
 ]
 
 
