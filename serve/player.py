@@ -31,7 +31,9 @@ VENDOR = {
     "dash.all.min.js": "node_modules/dashjs/dist/modern/umd/dash.all.min.js",
     "hls.min.js": "node_modules/hls.js/dist/hls.min.js",
 }
-ASSETS = {"watch.js": "src/watch.js", "watch.css": "src/watch.css"}
+ASSETS = {"watch.js": "src/watch.js", "watch.css": "src/watch.css",
+          # audience panel (comments, reactions, notices): docs/AUDIENCE.md
+          "audience.js": "src/audience.js", "audience.css": "src/audience.css"}
 ENGINES = ("auto", "dash", "hls")
 
 
