@@ -1,0 +1,63 @@
+"""Fixtures for the audience tests: the same tests on SQLite and on a real MariaDB
+(clusters.db_fixtures), an app over a storage root holding a stream, an admin token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from clusters.db_fixtures import *  # noqa: F403
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine
+
+from serve import create_app
+from serve.admin_auth import create_token
+from serve.db import session_scope
+from sparkcast.config import Settings
+
+STREAM = "show"
+
+
+def make_stream(root: Path, stream_id: str = STREAM) -> None:
+    """A stream as storage shows it (a manifest); enough for the audience API."""
+    d = root / "streams" / stream_id
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "manifest.mpd").write_text("<MPD/>")
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    path = tmp_path / "root"
+    make_stream(path)
+    return path
+
+
+@pytest.fixture
+def settings(database_url: str, root: Path, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SPARKCAST_CONFIG", str(tmp_path / "no-config.toml"))
+    return Settings(database_url=database_url, root=root.as_uri())
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine) -> Iterator[Flask]:
+    app = create_app(settings, {"TESTING": True, "EDGE_FILLER": False})
+    yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def token(engine: Engine) -> str:
+    with session_scope(engine) as s:
+        return create_token(s, "tests")[1]
+
+
+@pytest.fixture
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
