@@ -93,6 +93,11 @@ def browser():
         pytest.fail("playwright is not installed: pip install -e '.[test]'")
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from serve.player import DEFAULT_PLAYER_DIR, VENDOR
+
+    missing = [f for f in VENDOR.values() if not (DEFAULT_PLAYER_DIR / f).is_file()]
+    if missing:
+        pytest.fail(f"player libraries missing ({missing[0]}): run `npm ci --prefix player`")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
