@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -84,10 +84,9 @@ class Feed:
 
 
 class Hub:
-    def __init__(self, app: Flask) -> None:
-        with app.app_context():
-            self.engine = get_engine()
-        self.max_clients = app.config["SPARKCAST"].sse_clients_per_worker
+    def __init__(self, engine: Engine, max_clients: int) -> None:
+        self.engine = engine
+        self.max_clients = max_clients
         self.counter = reactions.ReactionCounter()
         self.feeds: dict[str, Feed] = {}
         self.clients = 0
@@ -206,7 +205,10 @@ def get(app: Flask | None = None) -> Hub:
         with _lock:
             hub = app.extensions.get(_KEY)
             if hub is None:
-                hub = app.extensions[_KEY] = Hub(app)
+                with app.app_context():
+                    engine = get_engine()
+                hub = app.extensions[_KEY] = Hub(
+                    engine, app.config["SPARKCAST"].sse_clients_per_worker)
     return hub
 
 
