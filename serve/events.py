@@ -84,9 +84,11 @@ class Feed:
 
 
 class Hub:
-    def __init__(self, engine: Engine, max_clients: int) -> None:
+    def __init__(self, engine: Engine, max_clients: int,
+                 feed_seconds: float = FEED_SECONDS) -> None:
         self.engine = engine
         self.max_clients = max_clients
+        self.feed_seconds = feed_seconds
         self.counter = reactions.ReactionCounter()
         self.feeds: dict[str, Feed] = {}
         self.clients = 0
@@ -208,7 +210,8 @@ def get(app: Flask | None = None) -> Hub:
                 with app.app_context():
                     engine = get_engine()
                 hub = app.extensions[_KEY] = Hub(
-                    engine, app.config["SPARKCAST"].sse_clients_per_worker)
+                    engine, app.config["SPARKCAST"].sse_clients_per_worker,
+                    app.config.get("SSE_FEED_SECONDS", FEED_SECONDS))
     return hub
 
 
@@ -216,12 +219,12 @@ def _sse(event: str, payload: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def _feed_stream(feed: Feed) -> Iterator[str]:
+def _feed_stream(feed: Feed, seconds: float) -> Iterator[str]:
     """The events of one connection (its subscription ends in the response's close)."""
     yield "retry: 2000\n\n"
     yield _sse("hello", {"now": time.time(), "kinds": list(reactions.KINDS)})
     seen: dict[str, int] = {}
-    deadline = time.monotonic() + FEED_SECONDS
+    deadline = time.monotonic() + seconds
     seq = -1
     while time.monotonic() < deadline:
         with feed.cond:
@@ -256,7 +259,7 @@ def stream(stream_id: str) -> Response:
         # The first viewer must not wait a tick for the disclaimer.
         with contextlib.suppress(SQLAlchemyError):
             hub.update(get_session(), feed, hub.db_ok)
-    resp = Response(_feed_stream(feed), mimetype="text/event-stream")
+    resp = Response(_feed_stream(feed, hub.feed_seconds), mimetype="text/event-stream")
     # The WSGI server closes every response, even one whose generator never started (a
     # client gone at once), where a `finally` in the generator would never run.
     resp.call_on_close(lambda: hub.unsubscribe(feed))

@@ -271,7 +271,13 @@ def _paths() -> dict[str, Any]:
         "/api/streams/{stream_id}/events": {"get": {
             "summary": "Server-Sent Events: hello, reactions, notices, moderation",
             "tags": ["audience"], "parameters": [SID],
-            "responses": {"200": _body("text/event-stream"),
+            "responses": {"200": {"description": "one JSON `data` per event", "content": {
+                "text/event-stream": {"schema": {
+                    "type": "object", "required": ["data"],
+                    "properties": {"event": {"enum": ["hello", "reactions", "notices",
+                                                      "moderation"]},
+                                   "data": {"type": "string", "contentMediaType": J},
+                                   "retry": INT, "id": STR}}}}},
                           **_errors("400", "404"),
                           "503": _err("this worker's feeds are full or the database is "
                                       "down: poll", RETRY_AFTER)}}},
