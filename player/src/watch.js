@@ -41,13 +41,21 @@
     const player = dashjs.MediaPlayer().create();
     player.updateSettings({
       streaming: {
-        // Hold a steady distance from the live edge; catch up gently if behind.
-        delay: { liveDelayFragmentCount: 3 },
+        // Live delay: the MPD's suggestedPresentationDelay (dash.js default); catch up
+        // gently when behind it.
         liveCatchup: { enabled: true, maxDrift: 6, playbackRate: { min: -0.2, max: 0.2 } },
         // Segment failures move on to the next BaseURL (another origin) quickly.
         retryAttempts: { MediaSegment: 1, InitializationSegment: 1, MPD: 2 },
         retryIntervals: { MediaSegment: 300, InitializationSegment: 300, MPD: 500 },
-        abr: { autoSwitchBitrate: { video: true } },
+        abr: {
+          autoSwitchBitrate: { video: true },
+          // Throughput-driven, not buffer-driven (BOLA): with a full buffer BOLA keeps a
+          // rung the network can no longer carry for tens of seconds; live buffers are
+          // short anyway. Abandoning a too-slow download switches down mid-segment.
+          rules: { throughputRule: { active: true }, bolaRule: { active: false },
+                   insufficientBufferRule: { active: true },
+                   abandonRequestsRule: { active: true } },
+        },
       },
     });
     player.initialize(video, root.dataset.mpd, true);

@@ -133,7 +133,7 @@ def test_abr_switches_down_under_throttle_and_back_up(server, page_factory):
                 "sparkcastPlayer.requests[sparkcastPlayer.requests.length - 1].height === 360",
           20, "the player never chose 360p on a free network")
     # Below the second-lowest rung (360p video 800k + audio 130k), above 240p + audio (530k).
-    _throttle(cdp, 650)
+    _throttle(cdp, 600)
     mark = page.evaluate("() => performance.now()")
     _wait(page, f"() => sparkcastPlayer.requests.some(r => r.t > {mark} && r.height === 240)",
           20, "no switch down to 240p within 20 s of throttling")
