@@ -90,8 +90,6 @@ class EdgeFiller:
         except (StorageError, ManifestError) as exc:
             log.warning("live stream %s: %s", stream_id, exc)
             return 0
-        # Re-put every poll even when unchanged: its age then says "checked this recently".
-        self.cache.put(layout.manifest, raw)
         loaded = 0
         for rendition in renditions:
             key = layout.init_segment(rendition)
@@ -114,6 +112,10 @@ class EdgeFiller:
                 if not got:
                     keep.discard(key)  # not there yet or too big: try again next poll
         self._loaded[stream_id] = keep
+        # The manifest last, so a player never learns of a segment from a cached manifest
+        # before the segment itself is in the cache. Re-put every poll even when unchanged:
+        # its age then says "checked this recently".
+        self.cache.put(layout.manifest, raw)
         return loaded
 
     def _load(self, path: str, announce) -> int:

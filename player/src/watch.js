@@ -6,7 +6,8 @@
  *
  * window.sparkcastPlayer exposes state for tests and the audience scripts:
  * engine, errors[], stalls[] (ms), switches[] ({t, height} rendered), requests[] ({t, height}
- * chosen by ABR for the next downloads), height, live, waitingSince.
+ * chosen by ABR for the next downloads), height, live, waitingSince, startupMs, liveLatency()
+ * (seconds behind the live edge, dash.js only).
  */
 (function () {
   "use strict";
@@ -83,6 +84,7 @@
       if (!auto) player.setRepresentationForTypeById("video", id, true);
     };
     state.toLive = () => player.seekToOriginalLive();
+    state.liveLatency = () => player.getCurrentLiveLatency();
     return "dash";
   }
 
@@ -188,6 +190,7 @@
       state.stalls.push(performance.now() - state.waitingSince);
     }
     state.waitingSince = null;
+    if (!state.everPlayed) state.startupMs = performance.now();  // since navigation start
     state.everPlayed = true;
   });
   video.addEventListener("error", () => fail("video", video.error && video.error.message));

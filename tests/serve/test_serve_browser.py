@@ -8,12 +8,15 @@ to a throttled network, and losing the origin in use costs no long stall.
 from __future__ import annotations
 
 import io
+import re
 import time
 from urllib.parse import urlparse
 
 import pytest
+import requests
+from live_sim import LiveSimulator
 from PIL import Image, ImageStat
-from servetools import ARTIFACTS, VOD_ID, free_port
+from servetools import ARTIFACTS, VOD_ID, free_port, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -173,3 +176,58 @@ def test_failover_to_the_other_origin(server_factory, page_factory):
         .filter(e => e.name.includes('/out/')).map(e => e.name)""")
     assert urlparse(after[-1]).port == other
     print(f"failover: origin {in_use} killed, playing from {other}; worst stall {worst:.0f} ms")
+
+
+def _metric_sum(text: str, name: str, labels: str) -> float:
+    return sum(float(v) for v in re.findall(
+        rf"^{name}\{{[^}}]*{re.escape(labels)}[^}}]*\}} (\S+)$", text, re.MULTILINE))
+
+
+def test_simulated_live_starts_fast_near_the_edge_from_memory(vod_root, tmp_path, page_factory):
+    """Live, before the live job exists: tests/serve/live_sim.py publishes the VOD in real
+    time. Playback starts within 5 s, stays within 2 segments + suggestedPresentationDelay
+    of the live edge, the edge segments come from the cache, DVR and LIVE button work."""
+    root = tmp_path / "live-root"
+    root.mkdir()
+    sim = LiveSimulator(vod_root, VOD_ID, root, "live1", preroll_segments=3,
+                        segment_seconds=2.0, presentation_delay=4.0)
+    sim.start()
+    server = start_server(root, free_port(), "--workers", "2", "--threads", "4",
+                          "--cache-seconds", "10")
+    try:
+        time.sleep(2.5)  # the stream has been on for a while when the viewer comes
+        page = page_factory()
+        page.goto(f"{server.url}/watch/live1")
+        _wait(page, "() => window.sparkcastPlayer && sparkcastPlayer.everPlayed", 10,
+              "live playback did not start")
+        startup = page.evaluate("() => sparkcastPlayer.startupMs")
+        assert startup <= 5000, f"live playback took {startup:.0f} ms to start"
+        assert page.evaluate("() => sparkcastPlayer.live") is True
+        assert page.locator("#live").is_visible()
+        bound = 2 * 2.0 + 4.0
+        latencies = []
+        for _ in range(10):
+            time.sleep(1)
+            latencies.append(page.evaluate("() => sparkcastPlayer.liveLatency()"))
+        assert max(latencies) <= bound, latencies
+        # DVR: go 10 s back, then the LIVE button brings the player back to the edge.
+        page.evaluate("() => { const v = document.getElementById('video'); "
+                      "v.currentTime = v.currentTime - 10; }")
+        _wait(page, f"() => sparkcastPlayer.liveLatency() > {bound + 4}", 10, "DVR seek failed")
+        page.click("#live")
+        _wait(page, f"() => sparkcastPlayer.liveLatency() <= {bound}", 10,
+              "the LIVE button did not return to the edge")
+        state = page.evaluate(NOW)
+        assert state["errors"] == []
+        text = requests.get(server.url + "/metrics", timeout=5).text
+        from_cache = _metric_sum(text, "sparkcast_segment_seconds_count", 'source="cache"')
+        from_storage = _metric_sum(text, "sparkcast_segment_seconds_count", 'source="storage"')
+        print(f"live: startup {startup:.0f} ms, latency {min(latencies):.1f}-"
+              f"{max(latencies):.1f} s, segments from cache {from_cache:.0f}, "
+              f"from storage {from_storage:.0f}")
+        # Every live-edge segment came from RAM; only the DVR seek may reach storage.
+        assert from_cache >= 10
+        assert from_storage <= 6
+    finally:
+        sim.stop()
+        server.stop()
