@@ -7,7 +7,8 @@ process runs one EdgeFiller thread that
   - every `interval` seconds re-reads each live stream's MPD (the live job's
     reduce rewrites it after each micro-batch, and lists a segment only once the
     segment exists in full) and loads into the cache the init segments and every
-    segment of the newest `cache_seconds` that the cache does not hold yet.
+    segment of the newest `cache_seconds` that the cache does not hold yet, then
+    the stream's HLS playlists and the MPD itself.
 Why polling: a push (`POST /internal/announce`) reaches one gunicorn worker of
 one instance, while every worker of every instance keeps its own cache; a poll
 needs no contract with the live job beyond the manifest it already writes, and
@@ -17,6 +18,7 @@ interval and per worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -112,9 +114,13 @@ class EdgeFiller:
                 if not got:
                     keep.discard(key)  # not there yet or too big: try again next poll
         self._loaded[stream_id] = keep
-        # The manifest last, so a player never learns of a segment from a cached manifest
-        # before the segment itself is in the cache. Re-put every poll even when unchanged:
-        # its age then says "checked this recently".
+        # HLS playlists over the same segments, then the MPD: manifests last, so a player
+        # never learns of a segment from a cached manifest before the segment itself is in
+        # the cache.
+        for path in (layout.master_playlist, *map(layout.media_playlist, renditions)):
+            with contextlib.suppress(StorageError):  # a stream may be DASH only
+                self.cache.put(path, self.storage.read(path))
+        # Re-put every poll even when unchanged: its age then says "checked this recently".
         self.cache.put(layout.manifest, raw)
         return loaded
 
