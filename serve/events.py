@@ -172,7 +172,8 @@ class Hub:
                 session.rollback()
         totals = feed.db_totals + self.counter.pending(feed.stream_id)
         if feed.sent_totals is None or totals != feed.sent_totals:
-            delta = totals - (feed.sent_totals or totals)
+            # (an empty Counter is falsy: compare with None, not `or`)
+            delta = totals - feed.sent_totals if feed.sent_totals is not None else Counter()
             feed.sent_totals = totals
             feed.publish("reactions", {"totals": reactions.totals_json(totals),
                                        "delta": dict(delta), "now": now})

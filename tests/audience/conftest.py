@@ -76,3 +76,51 @@ def live_url(app: Flask) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     thread.join(10)
+
+
+# --- browser tests: a real VOD and headless Chromium ---------------------------------------
+
+VOD = "audvod"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A storage root with one short VOD made by the real pipeline (`sparkcast submit`)."""
+    import os
+    import subprocess
+    import sys
+
+    from media_tools import SourceSpec
+
+    work = tmp_path_factory.mktemp("audience-vod")
+    source = SourceSpec(name="aud", width=320, height=180, seconds=30.0).make(work)
+    root = work / "root"
+    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+           "SPARKCAST_CONFIG": str(work / "no-config.toml")}
+    proc = subprocess.run(
+        ["sparkcast", "submit", str(source), "--stream-id", VOD, "--root", root.as_uri(),
+         "--ladder", "180:300k:baseline", "--master", "local[2]"],
+        env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        pytest.fail(f"sparkcast submit failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return root
+
+
+@pytest.fixture(scope="session")
+def browser():
+    import os
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[test]'")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
