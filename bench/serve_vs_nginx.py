@@ -108,7 +108,7 @@ def make_vod(work: Path, stream_id: str) -> Path:
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable}
     subprocess.run(["sparkcast", "submit", str(src), "--stream-id", stream_id, "--root",
                     root.as_uri(), "--ladder", "720:2800k,360:800k", "--master", "local[2]"],
-                   check=True, env=env, stdout=subprocess.DEVNULL)
+                   check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return root
 
 
@@ -173,7 +173,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=5, help="per wrk run")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers = nginx workers")
-    ap.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "sparkcast"):
         if not (shutil.which(tool) or Path("/usr/sbin", tool).exists()):

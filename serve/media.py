@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, current_app, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
@@ -280,7 +281,7 @@ def _cors(resp: Response) -> Response:
 
 
 @bp.record_once
-def _install_fast_path(state) -> None:
+def _install_fast_path(state: BlueprintSetupState) -> None:
     # serve/fastpath.py: plain segment and manifest GETs skip Flask's dispatch.
     if state.app.config.get("MEDIA_FAST_PATH", True):
         from serve.fastpath import MediaFastPath
