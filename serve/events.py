@@ -236,6 +236,8 @@ def _feed_stream(feed: Feed, seconds: float) -> Iterator[str]:
         sent = False
         for event, (part_seq, payload) in parts.items():
             if seen.get(event, 0) < part_seq:
+                if event == "reactions" and event not in seen:
+                    payload = {**payload, "delta": {}}  # a joiner gets totals, not old floats
                 seen[event] = part_seq
                 sent = True
                 yield _sse(event, payload)
