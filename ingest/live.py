@@ -18,6 +18,7 @@ on the next segment boundary after the previous end, `discontinuity` set.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -27,6 +28,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -84,22 +87,52 @@ def resume_point(storage: Storage, stream_id: str, grid: Grid, now: float | None
     return Resume(last.seq + 1, start, last.period + 1, True, audio_next)
 
 
+# A recording is followed as it grows; it has ended when nothing was added for this long.
+# Longer than nginx's drop_idle_publisher (10 s): a stalled publisher is dropped (and this
+# process told to finish) before its recording would look finished.
+FOLLOW_TIMEOUT_S = 12.0
+
+
+def is_recording(url: str) -> bool:
+    """A `file:` input is nginx's recording of the publish, still being written."""
+    return url.startswith("file:")
+
+
+def _input_options(url: str) -> list[str]:
+    if is_recording(url):
+        return ["-follow", "1", "-rw_timeout", str(int(FOLLOW_TIMEOUT_S * 1e6))]
+    return ["-rw_timeout", str(int(FOLLOW_TIMEOUT_S * 1e6))] if "://" in url else []
+
+
 def probe_live(url: str, timeout: float = 20.0) -> dict:
     """Streams of a live input (waits for its first packets)."""
-    out = run([FFPROBE, "-v", "error", "-rw_timeout", str(int(timeout * 1e6)),
-               "-show_streams", "-of", "json", url], source=_redact(url), timeout=timeout + 5)
+    out = run([FFPROBE, "-v", "error", *_input_options(url), "-show_streams", "-of", "json",
+               url], source=_redact(url), timeout=timeout + FOLLOW_TIMEOUT_S)
     return json.loads(out or b"{}")
 
 
+@contextmanager
+def stream_lock(stream_id: str) -> Iterator[None]:
+    """One chunker per stream at a time: after a quick reconnect the new publish waits
+    until the previous one has written its last chunk, then continues after it."""
+    path = Path(tempfile.gettempdir()) / f"sparkcast-live-{stream_id}.lock"
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _redact(url: str) -> str:
-    """A live URL's last path element is the stream key: never log it."""
-    return url.rsplit("/", 1)[0] + "/<key>" if url.startswith("rtmp") else url
+    """A live URL's (or recording's) last path element holds the stream key: never log it."""
+    return url.rsplit("/", 1)[0] + "/<key>" if url.startswith(("rtmp", "file:")) else url
 
 
 def ingest_args(url: str, gop_dir: Path, gop_list: Path, audio: bool, codec: AudioCodec,
                 realtime: bool = False) -> list[str]:
     """The live chunker's ffmpeg: video GOP files + continuous AAC on stdout. Pure."""
-    args = [FFMPEG, "-v", "error", "-nostdin"]
+    args = [FFMPEG, "-v", "error", "-nostdin", *_input_options(url)]
     if realtime:
         args.append("-re")  # a file standing in for a live source, read at its own pace
     args += ["-i", url,
@@ -107,7 +140,10 @@ def ingest_args(url: str, gop_dir: Path, gop_list: Path, audio: bool, codec: Aud
              # A tiny segment time cuts at every keyframe: one file per GOP.
              "-segment_time", "0.001", "-segment_list", str(gop_list),
              "-segment_list_type", "csv", "-segment_list_flags", "+live",
-             "-muxdelay", "0", "-muxpreload", "0", str(gop_dir / "gop%08d.ts")]
+             "-muxdelay", "0", "-muxpreload", "0",
+             # Write every packet through at once: a stopped ffmpeg cannot flush its buffer,
+             # and the GOP file it was writing must hold every frame it muxed.
+             "-flush_packets", "1", str(gop_dir / "gop%08d.ts")]
     if audio:
         args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", codec.bitrate, "-ac",
                  str(codec.channels), "-ar", str(codec.sample_rate),
@@ -158,6 +194,13 @@ class LiveChunker:
 
     def run(self) -> list[ChunkRecord]:
         """Chunk until the input ends or stop is set; returns the chunks written."""
+        with stream_lock(self.stream_id):
+            chunks = self._run()
+        if is_recording(self.url):
+            Path(self.url[len("file:"):]).unlink(missing_ok=True)  # all of it is in chunks now
+        return chunks
+
+    def _run(self) -> list[ChunkRecord]:
         source, has_audio = self._source(probe_live(self.url))
         grid = source.grid
         resume = resume_point(self.storage, self.stream_id, grid)
@@ -190,10 +233,14 @@ class LiveChunker:
                 if proc.poll() is not None:
                     break
                 if self.stop.wait(0.2):
-                    proc.terminate()  # ffmpeg closes its current GOP file and lists it
-                    proc.wait(timeout=15)
-            for line in gop_list.read_text().splitlines()[seen:]:
-                state.add_gop(work / line.split(",")[0])
+                    self._finish(proc)
+            listed = [work / line.split(",")[0] for line in gop_list.read_text().splitlines()]
+            for path in listed[seen:]:
+                state.add_gop(path)
+            # A stopped ffmpeg cannot list the GOP file it was writing, but the file holds
+            # every frame it muxed: take what is there.
+            for path in sorted(set(work.glob("gop*.ts")) - set(listed)):
+                state.add_gop(path)
             state.flush()
         finally:
             if proc.poll() is None:
@@ -209,6 +256,32 @@ class LiveChunker:
         return state.chunks
 
 
+    def _finish(self, proc: subprocess.Popen[bytes]) -> None:
+        """The publish is over. A recording is read to its end: ffmpeg stops by itself once
+        the file has not grown for FOLLOW_TIMEOUT_S, and closes and lists its last GOP (an
+        interrupted ffmpeg loses the GOP it was writing: measured). A live connection is
+        closed now."""
+        if is_recording(self.url):
+            try:
+                proc.wait(timeout=FOLLOW_TIMEOUT_S + 15)
+                return
+            except subprocess.TimeoutExpired:
+                log.warning("stream %s: ffmpeg still reading the recording; stopping it",
+                            self.stream_id)
+        # The first TERM ends ffmpeg's loop; a second interrupts a blocked read.
+        for wait in (2.0, 10.0):
+            if proc.poll() is not None:
+                return
+            proc.terminate()
+            try:
+                proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                continue
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 class _ChunkState:
     """GOP files waiting to become chunks, and the next chunk's place on the grid."""
 
@@ -221,7 +294,11 @@ class _ChunkState:
         self.chunks: list[ChunkRecord] = []
 
     def add_gop(self, path: Path) -> None:
-        times, keys = parse_packets(json.loads(run(packets_args(str(path)), str(path)) or b"{}"))
+        try:
+            times, _ = parse_packets(json.loads(run(packets_args(str(path)), str(path)) or b"{}"))
+        except MediaError as exc:
+            log.warning("stream %s: GOP file left out: %s", self.c.stream_id, exc)
+            times = ()
         if not times:
             path.unlink(missing_ok=True)
             return
@@ -231,10 +308,11 @@ class _ChunkState:
             self._emit(self.grid.chunk_frames)
 
     def flush(self) -> None:
+        """The publish ended: the rest becomes a (shorter) last chunk, flagged as the last."""
         if self.frame > self.next_start:
-            self._emit(self.frame - self.next_start)
+            self._emit(self.frame - self.next_start, last=True)
 
-    def _emit(self, frames: int) -> None:
+    def _emit(self, frames: int, last: bool = False) -> None:
         start, end = self.next_start, self.next_start + frames
         used = [g for g in self.gops if g.first_frame < end and g.first_frame + g.frames > start]
         first = used[0]
@@ -251,7 +329,7 @@ class _ChunkState:
                 frames=frames, skip=start - first.first_frame,
                 start=self.grid.frame_time(start), duration=frames / float(self.grid.frame_rate),
                 bytes=os.path.getsize(local), wallclock=time.time(),
-                discontinuity=self.discontinuity, period=self.period)
+                discontinuity=self.discontinuity, period=self.period, last=last)
         finally:
             os.unlink(local)
         # The record last: the live job sees a chunk only once its bytes are in storage.

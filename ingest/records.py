@@ -48,6 +48,7 @@ class ChunkRecord:
     wallclock: float  # unix time the chunk was closed
     discontinuity: bool = False
     period: int = 0  # continuous run the chunk belongs to (a reconnect starts a new one)
+    last: bool = False  # the final chunk of a publish (the publisher went away)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

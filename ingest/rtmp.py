@@ -179,6 +179,7 @@ class RtmpServer:
 
     def config(self) -> RtmpConfig:
         hook = (sys.executable, "-m", "ingest.rtmp_hook", "--pull-base", self.pull_base,
+                "--record-dir", str(self.run_dir / "rec"),
                 "--log-dir", str(self.run_dir / "logs"), "--", "$name", "$addr")
         env = [("PATH", os.environ.get("PATH") or DEFAULT_PATH),
                *[(k, os.environ[k]) for k in PASSED_ENV if os.environ.get(k)],
@@ -193,7 +194,7 @@ class RtmpServer:
     def write_config(self) -> Path:
         if not RTMP_MODULE.exists():
             raise RtmpError(f"{RTMP_MODULE} is missing: apt-get install nginx libnginx-mod-rtmp")
-        for sub in ("logs", "tmp"):
+        for sub in ("logs", "tmp", "rec"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
         path = self.run_dir / "nginx.conf"
         # 0600: the environment lines may hold the database password.

@@ -12,8 +12,10 @@ the pid it started). Exits 2 when the key is unknown or revoked by now.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,6 +45,18 @@ def _redirect_output(log_dir: Path, stream_id: str) -> None:
     os.close(fd)
 
 
+def recording(record_dir: Path, key: str, since: float, timeout: float = 10.0) -> Path | None:
+    """nginx's recording of this publish (`<key>-<unix time>.flv`), once it exists."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        files = [p for p in record_dir.glob(f"{glob.escape(key)}-*.flv")
+                 if p.stat().st_mtime >= since - 5]
+        if files:
+            return max(files, key=lambda p: p.stat().st_mtime)
+        time.sleep(0.1)
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from ingest.rtmp import RtmpError, live_ingest_argv
     from serve.keys import fingerprint
@@ -50,10 +64,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ingest.rtmp_hook")
     parser.add_argument("--pull-base", required=True, help="rtmp://127.0.0.1:PORT/live")
     parser.add_argument("--log-dir", required=True, type=Path)
+    parser.add_argument("--record-dir", type=Path,
+                        help="nginx's record_path: the chunker reads the publish's recording")
     parser.add_argument("key")
     parser.add_argument("addr", nargs="?", default="")
     args = parser.parse_args(argv)
 
+    started = time.time()
     settings = load_settings()
     stream_id = resolve_stream(settings, args.key)
     if stream_id is None:
@@ -61,9 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
               "no chunker started", file=sys.stderr)
         return 2
     _redirect_output(args.log_dir, stream_id)
+    url = f"{args.pull_base}/{args.key}"
+    if args.record_dir:
+        rec = recording(args.record_dir, args.key, started)
+        if rec is None:
+            print(f"rtmp_hook: stream {stream_id}: no recording of the publish appeared in "
+                  f"{args.record_dir}; reading the live stream instead", file=sys.stderr)
+        else:
+            url = f"file:{rec}"
     try:
         cmd = live_ingest_argv(settings.live_ingest_command, stream_id=stream_id,
-                               url=f"{args.pull_base}/{args.key}", addr=args.addr,
+                               url=url, addr=args.addr,
                                chunk_seconds=settings.chunk_seconds)
     except RtmpError as exc:
         print(f"rtmp_hook: {exc}", file=sys.stderr)

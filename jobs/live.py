@@ -34,6 +34,7 @@ from jobs.transcode import JobOptions, plan_tasks, run_task
 from jobs.transcode_map import StorageConfig
 
 log = logging.getLogger("sparkcast.live")
+READY = "live query started"  # logged once the query runs (sparkcast.stack waits for it)
 
 
 @dataclass(frozen=True)
@@ -57,10 +58,10 @@ def chunk_schema():
 
     types = {"stream_id": StringType(), "raw": StringType(), "start": DoubleType(),
              "duration": DoubleType(), "wallclock": DoubleType(),
-             "discontinuity": BooleanType()}
+             "discontinuity": BooleanType(), "last": BooleanType()}
     from dataclasses import fields
 
-    return StructType([StructField(f.name, types.get(f.name, LongType()), False)
+    return StructType([StructField(f.name, types.get(f.name, LongType()), True)
                        for f in fields(ChunkRecord)])
 
 
@@ -73,6 +74,7 @@ class _Stream:
         self.video: dict[tuple[str, int], Segment] = {}
         self.audio: dict[int, Segment] = {}
         self.last_chunk_wallclock = 0.0
+        self.publish_over = False  # the newest chunk was the last of its publish
         self.loaded_catalog = False
 
 
@@ -150,8 +152,10 @@ class LiveJob:
                 self.storage.write(st.layout.catalog_batch(batch_id), catalog_bytes(mine))
                 for s in mine:
                     st.video[(s.rendition, s.number)] = s
-                st.last_chunk_wallclock = max([st.last_chunk_wallclock,
-                                               *(c.wallclock for c in recs)])
+                newest = max(recs, key=lambda c: c.seq)
+                if newest.wallclock >= st.last_chunk_wallclock:
+                    st.last_chunk_wallclock = newest.wallclock
+                    st.publish_over = bool(newest.last)
                 state = self._state(st)
                 if state.ended:  # a publisher came back after the end: live again
                     self.storage.write_text(st.layout.live_state,
@@ -167,19 +171,24 @@ class LiveJob:
 
         names = [f.name for f in fields(ChunkRecord)]
         rows = df.collect()
-        self.process([ChunkRecord(**{n: r[n] for n in names}) for r in rows], batch_id)
+        self.process([ChunkRecord(**{n: r[n] for n in names if r[n] is not None})
+                      for r in rows], batch_id)
 
     # ending streams ---------------------------------------------------------------------------
 
     def end_idle_streams(self, now: float | None = None) -> list[str]:
-        """Streams without a new chunk for end_timeout become VODs; returns their ids."""
+        """Streams whose publish ended end_timeout ago (or that have had no chunk for 30 s
+        more than that, as when a chunker died) become VODs; returns their ids."""
         now = now or time.time()
         ended = []
         with self.lock:
             for stream_id, st in self.streams.items():
                 if not st.last_chunk_wallclock:
                     continue
-                if now - st.last_chunk_wallclock < self.options.end_timeout:
+                idle = now - st.last_chunk_wallclock
+                # Without the chunker's "last chunk" mark, give a chunker that is finishing
+                # a recording (or died) time before calling the stream over.
+                if idle < self.options.end_timeout + (0 if st.publish_over else 30):
                     continue
                 state = self._state(st)
                 if state.ended:
@@ -217,6 +226,7 @@ class LiveJob:
                         last = ChunkRecord.from_json(
                             self.storage.read(f"{layout.index_dir}/{names[-1]}"))
                         st.last_chunk_wallclock = max(st.last_chunk_wallclock, last.wallclock)
+                        st.publish_over = last.last
             except (StorageError, ValueError) as exc:
                 log.warning("stream %s: not resumed (%s)", stream_id, exc)
 
@@ -232,6 +242,7 @@ class LiveJob:
                  .option("checkpointLocation", self.storage.url(live_checkpoint_dir()))
                  .trigger(processingTime=f"{self.options.trigger_seconds} seconds")
                  .start())
+        log.info("%s: watching %s", READY, self.storage.url(all_index_dirs()))
         try:
             while not stop.is_set():
                 if query.awaitTermination(1.0):

@@ -26,6 +26,7 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         builder = builder.master(master or "local[*]")
     defaults = {
         "spark.ui.showConsoleProgress": "false",  # sparkcast shows its own progress
+        "spark.ui.enabled": "false",  # nothing to browse; saves start-up time and a port
         "spark.python.worker.reuse": "true",
         "spark.sql.shuffle.partitions": "4",
     }

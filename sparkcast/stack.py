@@ -89,8 +89,26 @@ class LiveStack:
                                host="127.0.0.1", port=self.settings.rtmp_port or 0)
         self.rtmp.start()
 
-    def start_live_job(self) -> None:
-        self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
+    def start_live_job(self, timeout: float = 240) -> None:
+        """Start the live job and wait until its streaming query runs (Spark's start-up
+        takes seconds on an idle machine, a minute on a busy one)."""
+        from jobs.live import READY
+
+        log = self.run_dir / "live.log"
+        offset = log.stat().st_size if log.exists() else 0
+        proc = self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise StackError(f"the live job exited with {proc.returncode}: "
+                                 f"{self.log_tail('live')}")
+            with open(log, "rb") as f:
+                f.seek(offset)
+                if READY.encode() in f.read():
+                    return
+            time.sleep(0.5)
+        raise StackError(f"the live job did not start within {timeout:.0f} s: "
+                         f"{self.log_tail('live')}")
 
     def start(self) -> LiveStack:
         try:
