@@ -71,9 +71,10 @@ class Settings(BaseSettings):
                                         "minute and serve worker (0 = no limit)")
     reactions_per_second: float = Field(20, ge=0, description="reactions per client per second "
                                         "and serve worker (0 = no limit)")
-    sse_clients_per_worker: int = Field(4, ge=0, description="live-event (SSE) connections "
+    sse_clients_per_worker: int = Field(2, ge=0, description="live-event (SSE) connections "
                                         "a serve worker holds at once; each holds a thread, "
-                                        "so keep it below --threads (beyond it players poll)")
+                                        "so keep it at most half of --threads (beyond it "
+                                        "players poll)")
 
     # live
     rtmp_port: int = Field(1935, ge=0, le=65535)
