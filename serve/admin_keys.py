@@ -16,6 +16,7 @@ from hdfs_layout import LayoutError
 from serve.admin_auth import require_admin
 from serve.db import get_session
 from serve.errors import json_error
+from serve.jsonapi import id_rule
 from serve.keys import KeyNotFound, create_key, list_keys, revoke_key
 from serve.models import StreamKey
 
@@ -90,7 +91,7 @@ def create() -> Response | tuple[Response, int]:
     return jsonify({**key_json(row), "key": key}), 201
 
 
-@bp.delete("/<int:key_id>")
+@bp.delete("/" + id_rule("key_id"))  # bounded: a huge id must not reach the driver
 def revoke(key_id: int) -> Response:
     session = get_session()
     try:
