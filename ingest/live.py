@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -87,10 +87,7 @@ def resume_point(storage: Storage, stream_id: str, grid: Grid, now: float | None
     return Resume(last.seq + 1, start, last.period + 1, True, audio_next)
 
 
-# A recording is followed as it grows; it has ended when nothing was added for this long.
-# Longer than nginx's drop_idle_publisher (10 s): a stalled publisher is dropped (and this
-# process told to finish) before its recording would look finished.
-FOLLOW_TIMEOUT_S = 12.0
+LIVE_TIMEOUT_S = 12.0  # a live network input that sends nothing for this long has ended
 
 
 def is_recording(url: str) -> bool:
@@ -98,17 +95,62 @@ def is_recording(url: str) -> bool:
     return url.startswith("file:")
 
 
-def _input_options(url: str) -> list[str]:
+def recording_path(url: str) -> Path:
+    return Path(url[len("file:"):])
+
+
+def _input(url: str) -> list[str]:
+    """ffmpeg input options for a live source. A recording is fed through stdin by
+    `_feed` (ffmpeg's own -follow cannot be told that the file is complete, and an
+    interrupted ffmpeg loses the GOP it was writing: measured)."""
     if is_recording(url):
-        return ["-follow", "1", "-rw_timeout", str(int(FOLLOW_TIMEOUT_S * 1e6))]
-    return ["-rw_timeout", str(int(FOLLOW_TIMEOUT_S * 1e6))] if "://" in url else []
+        return ["-f", "flv", "-i", "pipe:0"]
+    if "://" in url:
+        return ["-rw_timeout", str(int(LIVE_TIMEOUT_S * 1e6)), "-i", url]
+    return ["-i", url]
 
 
 def probe_live(url: str, timeout: float = 20.0) -> dict:
-    """Streams of a live input (waits for its first packets)."""
-    out = run([FFPROBE, "-v", "error", *_input_options(url), "-show_streams", "-of", "json",
-               url], source=_redact(url), timeout=timeout + FOLLOW_TIMEOUT_S)
-    return json.loads(out or b"{}")
+    """Streams of a live input, once its first packets are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        target = str(recording_path(url)) if is_recording(url) else url
+        try:
+            out = run([FFPROBE, "-v", "error", "-show_streams", "-of", "json", target],
+                      source=_redact(url), timeout=timeout)
+            doc = json.loads(out or b"{}")
+            if any(s.get("codec_type") == "video" for s in doc.get("streams", [])):
+                return doc
+        except MediaError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return doc
+        time.sleep(0.2)  # a recording that has only just begun
+
+
+def _feed(path: Path, sink, done: threading.Event) -> None:
+    """Copy a growing file into ffmpeg's stdin; after `done`, copy the rest and close."""
+    with open(path, "rb") as f:
+        try:
+            while True:
+                data = f.read(1 << 16)
+                if data:
+                    sink.write(data)
+                    continue
+                if done.is_set():
+                    # nginx has closed the recording: whatever is still unread is the end.
+                    rest = f.read()
+                    if not rest:
+                        break
+                    sink.write(rest)
+                    continue
+                time.sleep(0.05)
+        except BrokenPipeError:
+            pass
+        finally:
+            with suppress(BrokenPipeError):
+                sink.close()
 
 
 @contextmanager
@@ -132,10 +174,10 @@ def _redact(url: str) -> str:
 def ingest_args(url: str, gop_dir: Path, gop_list: Path, audio: bool, codec: AudioCodec,
                 realtime: bool = False) -> list[str]:
     """The live chunker's ffmpeg: video GOP files + continuous AAC on stdout. Pure."""
-    args = [FFMPEG, "-v", "error", "-nostdin", *_input_options(url)]
+    args = [FFMPEG, "-v", "error"]
     if realtime:
         args.append("-re")  # a file standing in for a live source, read at its own pace
-    args += ["-i", url,
+    args += [*_input(url),
              "-map", "0:v:0", "-c", "copy", "-f", "segment", "-segment_format", "mpegts",
              # A tiny segment time cuts at every keyframe: one file per GOP.
              "-segment_time", "0.001", "-segment_list", str(gop_list),
@@ -197,7 +239,7 @@ class LiveChunker:
         with stream_lock(self.stream_id):
             chunks = self._run()
         if is_recording(self.url):
-            Path(self.url[len("file:"):]).unlink(missing_ok=True)  # all of it is in chunks now
+            recording_path(self.url).unlink(missing_ok=True)  # all of it is in chunks now
         return chunks
 
     def _run(self) -> list[ChunkRecord]:
@@ -212,7 +254,13 @@ class LiveChunker:
         proc = subprocess.Popen(
             ingest_args(self.url, work, gop_list, has_audio, self.audio_codec, self.realtime),
             stdout=subprocess.PIPE if has_audio else subprocess.DEVNULL,
-            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE if is_recording(self.url) else subprocess.DEVNULL)
+        publish_over = threading.Event()
+        if is_recording(self.url):
+            assert proc.stdin is not None
+            threading.Thread(target=_feed, args=(recording_path(self.url), proc.stdin,
+                                                 publish_over), daemon=True).start()
         audio_thread = None
         if has_audio:
             base = round(resume.start_frame / grid.frame_rate * AUDIO_TIMESCALE)
@@ -233,7 +281,7 @@ class LiveChunker:
                 if proc.poll() is not None:
                     break
                 if self.stop.wait(0.2):
-                    self._finish(proc)
+                    self._finish(proc, publish_over)
             listed = [work / line.split(",")[0] for line in gop_list.read_text().splitlines()]
             for path in listed[seen:]:
                 state.add_gop(path)
@@ -256,17 +304,16 @@ class LiveChunker:
         return state.chunks
 
 
-    def _finish(self, proc: subprocess.Popen[bytes]) -> None:
-        """The publish is over. A recording is read to its end: ffmpeg stops by itself once
-        the file has not grown for FOLLOW_TIMEOUT_S, and closes and lists its last GOP (an
-        interrupted ffmpeg loses the GOP it was writing: measured). A live connection is
-        closed now."""
+    def _finish(self, proc: subprocess.Popen[bytes], publish_over: threading.Event) -> None:
+        """The publish is over: a recording is fed to its end and ffmpeg finishes at its
+        EOF (closing and listing its last GOP); a live connection is closed now."""
         if is_recording(self.url):
+            publish_over.set()
             try:
-                proc.wait(timeout=FOLLOW_TIMEOUT_S + 15)
+                proc.wait(timeout=30)
                 return
             except subprocess.TimeoutExpired:
-                log.warning("stream %s: ffmpeg still reading the recording; stopping it",
+                log.warning("stream %s: ffmpeg did not finish the recording; stopping it",
                             self.stream_id)
         # The first TERM ends ffmpeg's loop; a second interrupts a blocked read.
         for wait in (2.0, 10.0):

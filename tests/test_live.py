@@ -98,7 +98,9 @@ def check_tfdt_continuous_per_period(stack: LiveStack, stream_id: str) -> None:
     segments = read_all_catalog(stack, stream_id)
     for rendition in {s.rendition for s in segments}:
         mine = sorted((s for s in segments if s.rendition == rendition), key=lambda s: s.number)
-        assert [s.number for s in mine] == list(range(mine[0].number, mine[-1].number + 1))
+        for period in {s.period for s in mine}:
+            numbers = [s.number for s in mine if s.period == period]
+            assert numbers == list(range(numbers[0], numbers[-1] + 1)), (rendition, period)
         for prev, cur in zip(mine, mine[1:], strict=False):
             data = st.read(StreamLayout(stream_id).media_segment(rendition, cur.number))
             timing = mp4.fragment_timing(data)

@@ -36,6 +36,7 @@ from sparkcast.media import mp4
 from sparkcast.pipeline import job_options, storage_config
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+pytestmark = pytest.mark.heavy  # three Spark jobs plus reference encodes: minutes, not seconds
 LADDER = "480:1000k,360:700k,240:300k"
 
 

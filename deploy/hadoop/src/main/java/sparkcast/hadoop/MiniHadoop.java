@@ -7,8 +7,6 @@ import java.io.FileOutputStream;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,6 +26,7 @@ import org.apache.hadoop.util.VersionInfo;
 import org.apache.hadoop.yarn.conf.YarnConfiguration;
 import org.apache.hadoop.yarn.server.MiniYARNCluster;
 import org.apache.hadoop.yarn.server.nodemanager.NodeManager;
+import org.apache.hadoop.yarn.server.resourcemanager.rmapp.RMApp;
 
 /**
  * Hadoop test cluster for sparkcast: one JVM running a MiniDFSCluster
@@ -41,18 +40,18 @@ import org.apache.hadoop.yarn.server.nodemanager.NodeManager;
  *   --replication R        default 2
  *   --nodemanagers M       default 1; 0 = no YARN
  *   --no-yarn              same as --nodemanagers 0
- *   --nn-port P            NameNode RPC port (default: a free port)
- *   --webhdfs-port P       NameNode HTTP (WebHDFS) port (default: a free port)
- *   --rm-port P            ResourceManager client RPC port (default: a free port)
- *   --rm-web-port P        ResourceManager web port (default: a free port)
+ *   --nn-port P            NameNode RPC port (default: ephemeral)
+ *   --webhdfs-port P       NameNode HTTP (WebHDFS) port (default: ephemeral)
+ *   --rm-port P            ResourceManager client RPC port (default: ephemeral)
+ *   --rm-web-port P        ResourceManager web port (default: ephemeral)
  *   --conf KEY=VALUE       extra Hadoop setting (repeatable); also written to the
  *                          client site file (dfs.* hdfs-site, yarn.* yarn-site, else core-site)
- *   --delete-work-dir      delete the working directory (the current directory) on shutdown
+ *   --work-dir DIR         HDFS storage, YARN local and log dirs (default: the current directory)
+ *   --delete-work-dir      delete the working directory on shutdown
  *   --no-stdin             ignore end-of-file on stdin (run until SIGTERM)
+ *   --nm-web               keep the NodeManagers' web servers (the ResourceManager's
+ *                          REST API then answers 404: Guice's filter is JVM-wide)
  * </pre>
- *
- * The working directory (HDFS storage, YARN local and log dirs) is the
- * current directory: MiniYARNCluster always puts its files in ./target/NAME.
  *
  * Protocol: stdout carries only protocol lines (Hadoop's own output goes to
  * stderr). After start-up it prints "READY". Then it reads commands from
@@ -62,6 +61,7 @@ import org.apache.hadoop.yarn.server.nodemanager.NodeManager;
  *   mark-dead I        tell the NameNode now that the stopped DataNode I is dead
  *   start-datanode I   restart the stopped DataNode I on its old ports; waits until registered
  *   status             "OK {json}" with the same content as the info file
+ *   apps               "OK [json]": the YARN applications (id, name, state, final_status...)
  *   shutdown           stop everything, print "BYE", exit 0 (also on end of stdin)
  * </pre>
  */
@@ -79,10 +79,12 @@ public final class MiniHadoop {
   private int numNodeManagers = 1;
   private boolean deleteWorkDir;
   private boolean ignoreStdinEof;
+  private boolean nmWeb;
 
   private MiniDFSCluster dfs;
   private MiniYARNCluster yarn;
-  private Configuration yarnConf;
+  /** Client-side YARN settings as we chose them (127.0.0.1:PORT). */
+  private final Map<String, String> yarnClient = new LinkedHashMap<>();
   /** Stable per-index DataNode state (MiniDFSCluster renumbers its own list). */
   private final List<DnSlot> slots = new ArrayList<>();
   private final AtomicBoolean stopped = new AtomicBoolean();
@@ -133,6 +135,7 @@ public final class MiniHadoop {
         case "--no-yarn": numNodeManagers = 0; break;
         case "--delete-work-dir": deleteWorkDir = true; break;
         case "--no-stdin": ignoreStdinEof = true; break;
+        case "--nm-web": nmWeb = true; break;
         case "--conf": {
           String kv = need(args, ++i, a);
           int eq = kv.indexOf('=');
@@ -140,7 +143,7 @@ public final class MiniHadoop {
           extraConf.put(kv.substring(0, eq), kv.substring(eq + 1));
           break;
         }
-        case "--info": case "--datanodes": case "--replication": case "--nodemanagers":
+        case "--work-dir": case "--info": case "--datanodes": case "--replication": case "--nodemanagers":
         case "--nn-port": case "--webhdfs-port": case "--rm-port": case "--rm-web-port":
           opts.put(a, need(args, ++i, a));
           break;
@@ -155,7 +158,8 @@ public final class MiniHadoop {
     confDir = new File(pos.get(0)).getAbsoluteFile();
     infoFile = new File(opts.getOrDefault("--info", new File(confDir, "cluster.json").getPath()))
         .getAbsoluteFile();
-    workDir = new File(System.getProperty("user.dir")).getAbsoluteFile();
+    workDir = new File(opts.getOrDefault("--work-dir", System.getProperty("user.dir")))
+        .getAbsoluteFile();
     numDataNodes = Integer.parseInt(opts.getOrDefault("--datanodes", "2"));
     replication = Integer.parseInt(opts.getOrDefault("--replication", "2"));
     if (opts.containsKey("--nodemanagers")) {
@@ -169,16 +173,20 @@ public final class MiniHadoop {
   }
 
   private int port(String opt) throws IOException {
-    int p = Integer.parseInt(opts.getOrDefault(opt, "0"));
-    return p > 0 ? p : freePort();
+    // 0: the server binds an ephemeral port itself (no race with other
+    // processes, as there would be for a port picked here and bound later).
+    return Math.max(0, Integer.parseInt(opts.getOrDefault(opt, "0")));
   }
 
-  private static int freePort() throws IOException {
-    try (ServerSocket s = new ServerSocket()) {
-      s.setReuseAddress(true);
-      s.bind(new InetSocketAddress("127.0.0.1", 0));
-      return s.getLocalPort();
-    }
+  private static final String[] RM_ADDRESS_KEYS = {
+      "yarn.resourcemanager.address",
+      "yarn.resourcemanager.scheduler.address",
+      "yarn.resourcemanager.resource-tracker.address",
+      "yarn.resourcemanager.admin.address",
+      "yarn.resourcemanager.webapp.address"};
+
+  private static int portOf(String hostPort) {
+    return Integer.parseInt(hostPort.substring(hostPort.lastIndexOf(':') + 1).trim());
   }
 
   // ------------------------------------------------------------------ start
@@ -247,25 +255,38 @@ public final class MiniHadoop {
       YarnConfiguration yc = new YarnConfiguration(dfs.getConfiguration(0));
       yc.setBoolean(YarnConfiguration.YARN_MINICLUSTER_FIXED_PORTS, true); // use our addresses
       String h = "127.0.0.1";
-      yc.set("yarn.resourcemanager.hostname", h);
-      yc.set("yarn.resourcemanager.address", h + ":" + port("--rm-port"));
-      yc.set("yarn.resourcemanager.scheduler.address", h + ":" + freePort());
-      yc.set("yarn.resourcemanager.resource-tracker.address", h + ":" + freePort());
-      yc.set("yarn.resourcemanager.admin.address", h + ":" + freePort());
-      yc.set("yarn.resourcemanager.webapp.address", h + ":" + port("--rm-web-port"));
-      yc.set("yarn.resourcemanager.webapp.https.address", h + ":" + freePort());
+      yarnClient.put("yarn.resourcemanager.hostname", h);
+      yarnClient.put("yarn.resourcemanager.address", h + ":" + port("--rm-port"));
+      yarnClient.put("yarn.resourcemanager.scheduler.address", h + ":0");
+      yarnClient.put("yarn.resourcemanager.resource-tracker.address", h + ":0");
+      yarnClient.put("yarn.resourcemanager.admin.address", h + ":0");
+      yarnClient.put("yarn.resourcemanager.webapp.address", h + ":" + port("--rm-web-port"));
+      yarnClient.put("yarn.scheduler.minimum-allocation-mb", "128");
+      yarnClient.put("yarn.scheduler.maximum-allocation-mb", "4096");
+      yarnClient.put("yarn.log-aggregation-enable", "false");
+      yarnClient.put("yarn.timeline-service.enabled", "false");
+      for (Map.Entry<String, String> e : yarnClient.entrySet()) yc.set(e.getKey(), e.getValue());
       yc.set("yarn.nodemanager.hostname", h);
-      yc.setInt("yarn.scheduler.minimum-allocation-mb", 128);
-      yc.setInt("yarn.scheduler.maximum-allocation-mb", 4096);
+      // No capacity-scheduler.xml ships in the shaded jars: one queue, all of it,
+      // and let ApplicationMasters use all of it (the default 10 % holds a
+      // Spark AM back on a 4 GB NodeManager).
+      yc.set("yarn.scheduler.capacity.root.queues", "default");
+      yc.set("yarn.scheduler.capacity.root.default.capacity", "100");
+      yc.set("yarn.scheduler.capacity.root.default.maximum-capacity", "100");
+      yc.set("yarn.scheduler.capacity.root.default.state", "RUNNING");
+      yc.set("yarn.scheduler.capacity.root.default.acl_submit_applications", "*");
+      yc.set("yarn.scheduler.capacity.root.default.acl_administer_queue", "*");
       yc.setFloat("yarn.scheduler.capacity.maximum-am-resource-percent", 1.0f);
       // A nearly full disk must not mark the only NodeManager unhealthy.
       yc.setFloat("yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage", 100f);
       yc.setLong("yarn.nodemanager.disk-health-checker.min-free-space-per-disk-mb", 0);
       yc.setBoolean("yarn.nodemanager.pmem-check-enabled", false);
       yc.setBoolean("yarn.nodemanager.vmem-check-enabled", false);
-      yc.setBoolean("yarn.log-aggregation-enable", false);
-      yc.setBoolean("yarn.timeline-service.enabled", false);
-      yc.setInt("yarn.nodemanager.delete.debug-delay-sec", 600);
+      // Quick shutdown after applications ran: the NodeManager waits
+      // sigkill-delay + process-kill-wait + 1 s for containers (default ~6 s),
+      // and its deletion service up to 10 s for delayed deletions.
+      yc.setLong("yarn.nodemanager.process-kill-wait.ms", 1000);
+      yc.setInt("yarn.nodemanager.delete.debug-delay-sec", 0);
       yc.setInt("yarn.resourcemanager.client.thread-count", 4);
       yc.setInt("yarn.resourcemanager.scheduler.client.thread-count", 4);
       yc.setInt("yarn.resourcemanager.resource-tracker.client.thread-count", 2);
@@ -277,13 +298,30 @@ public final class MiniHadoop {
       for (Map.Entry<String, String> e : extraConf.entrySet()) yc.set(e.getKey(), e.getValue());
 
       long t0 = System.currentTimeMillis();
+      // MiniYARNCluster puts its dirs under ${test.build.data} (default: ./target/test/data).
+      System.setProperty("test.build.data", new File(workDir, "yarn").getPath());
       yarn = new MiniYARNCluster("minihadoop-yarn", 1, numNodeManagers, 1, 1);
       yarn.init(yc);
+      if (!nmWeb) {
+        // Guice's servlet filter keeps its routes in a static field: with the
+        // ResourceManager and a NodeManager web server in one JVM, the one
+        // started last answers on both ports (the RM's REST API /ws/v1/cluster
+        // then gives 404). Nothing needs the NodeManager's web UI here; drop it.
+        for (int i = 0; i < numNodeManagers; i++) {
+          yarn.getNodeManager(i).disableWebServer();
+        }
+      }
       yarn.start();
       if (!yarn.waitForNodeManagersToConnect(60_000)) {
         throw new IOException("NodeManagers did not register with the ResourceManager in 60 s");
       }
-      yarnConf = yarn.getConfig();
+      // The ResourceManager wrote the ports it bound back into the configuration
+      // (as "localhost:PORT"); clients get them as 127.0.0.1:PORT.
+      for (String k : RM_ADDRESS_KEYS) {
+        int p = portOf(yarn.getConfig().get(k));
+        if (p <= 0) throw new IOException("ResourceManager did not report its port for " + k);
+        yarnClient.put(k, h + ":" + p);
+      }
       System.err.println("MiniHadoop: YARN up in " + (System.currentTimeMillis() - t0) + " ms");
     }
 
@@ -314,20 +352,7 @@ public final class MiniHadoop {
     hdfs.put("dfs.namenode.fs-limits.min-block-size", dc.get("dfs.namenode.fs-limits.min-block-size"));
 
     if (yarn != null) {
-      for (String k : new String[] {
-          "yarn.resourcemanager.hostname",
-          "yarn.resourcemanager.address",
-          "yarn.resourcemanager.scheduler.address",
-          "yarn.resourcemanager.resource-tracker.address",
-          "yarn.resourcemanager.admin.address",
-          "yarn.resourcemanager.webapp.address",
-          "yarn.resourcemanager.webapp.https.address",
-          "yarn.scheduler.minimum-allocation-mb",
-          "yarn.scheduler.maximum-allocation-mb",
-          "yarn.log-aggregation-enable",
-          "yarn.timeline-service.enabled"}) {
-        yarnSite.put(k, yarnConf.get(k));
-      }
+      yarnSite.putAll(yarnClient);
     }
     for (Map.Entry<String, String> e : extraConf.entrySet()) {
       String k = e.getKey();
@@ -382,8 +407,8 @@ public final class MiniHadoop {
     kv(sb, "namenode_rpc", nameNodeUri()).append(", ");
     kv(sb, "webhdfs", "http://" + webHdfsHostPort()).append(", ");
     if (yarn != null) {
-      kv(sb, "resourcemanager", yarnConf.get("yarn.resourcemanager.address")).append(", ");
-      kv(sb, "resourcemanager_web", "http://" + yarnConf.get("yarn.resourcemanager.webapp.address")).append(", ");
+      kv(sb, "resourcemanager", yarnClient.get("yarn.resourcemanager.address")).append(", ");
+      kv(sb, "resourcemanager_web", "http://" + yarnClient.get("yarn.resourcemanager.webapp.address")).append(", ");
     } else {
       sb.append("\"resourcemanager\": null, \"resourcemanager_web\": null, ");
     }
@@ -479,6 +504,9 @@ public final class MiniHadoop {
           case "status":
             say("OK " + infoJson());
             break;
+          case "apps":
+            say("OK " + appsJson());
+            break;
           default:
             say("ERR unknown command: " + w[0]);
         }
@@ -489,6 +517,35 @@ public final class MiniHadoop {
       }
     }
     shutdownAndExit();
+  }
+
+  /**
+   * YARN applications, read from the ResourceManager directly: its REST API
+   * is not usable for this with the shaded minicluster jars (JSON goes through
+   * plain Jackson and fails on /ws/v1/cluster/apps; XML has no JAXB provider).
+   */
+  private String appsJson() {
+    StringBuilder sb = new StringBuilder("[");
+    if (yarn != null) {
+      boolean first = true;
+      for (RMApp app : yarn.getResourceManager().getRMContext().getRMApps().values()) {
+        if (!first) sb.append(", ");
+        first = false;
+        sb.append("{");
+        kv(sb, "id", app.getApplicationId().toString()).append(", ");
+        kv(sb, "name", app.getName()).append(", ");
+        kv(sb, "type", app.getApplicationType()).append(", ");
+        kv(sb, "user", app.getUser()).append(", ");
+        kv(sb, "queue", app.getQueue()).append(", ");
+        kv(sb, "state", String.valueOf(app.getState())).append(", ");
+        kv(sb, "final_status", String.valueOf(app.getFinalApplicationStatus())).append(", ");
+        kv(sb, "diagnostics", String.valueOf(app.getDiagnostics())).append(", ");
+        sb.append("\"start_time\": ").append(app.getStartTime()).append(", ");
+        sb.append("\"finish_time\": ").append(app.getFinishTime());
+        sb.append("}");
+      }
+    }
+    return sb.append("]").toString();
   }
 
   private int index(String[] w) {
