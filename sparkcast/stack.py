@@ -123,9 +123,9 @@ class LiveStack:
     def kill_live_job(self) -> None:
         """kill -9 the live job's driver (and its JVM), as a crash would."""
         proc = self.procs.pop("live")
-        os.kill(proc.pid, signal.SIGKILL)
+        # Its own session (see _spawn): the group is the driver, its JVM and its workers.
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        subprocess.run(["pkill", "-9", "-f", "sparkcast-live"], check=False)
 
     def _wait_http(self, url: str, name: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
