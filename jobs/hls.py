@@ -6,7 +6,7 @@ import math
 
 from hdfs_layout.layout import StreamLayout
 from jobs.mpd import date_time
-from jobs.presentation import Presentation, Track
+from jobs.presentation import EVENT_SCHEME, Event, Presentation, Track
 
 # Tag names in one place (RFC 8216bis).
 EXTM3U = "#EXTM3U"
@@ -22,6 +22,7 @@ EXTINF = "#EXTINF"
 DISCONTINUITY = "#EXT-X-DISCONTINUITY"
 DISCONTINUITY_SEQUENCE = "#EXT-X-DISCONTINUITY-SEQUENCE"
 PROGRAM_DATE_TIME = "#EXT-X-PROGRAM-DATE-TIME"
+DATERANGE = "#EXT-X-DATERANGE"
 ENDLIST = "#EXT-X-ENDLIST"
 
 PROTOCOL_VERSION = 7  # fMP4 segments with EXT-X-MAP in a playlist without I-frames only
@@ -64,6 +65,20 @@ def _rate(frame_rate: str) -> str:
     return f"{int(num) / int(den or 1):.3f}"
 
 
+def _quoted(text: str) -> str:
+    """An HLS quoted-string may hold neither '"' nor line breaks."""
+    return " ".join(text.replace('"', "'").split())
+
+
+def _daterange(e: Event) -> str:
+    attrs = [f'ID="notice-{e.id}"', f'CLASS="{EVENT_SCHEME}:{e.kind}"',
+             f'START-DATE="{date_time(e.start)}"']
+    if e.duration is not None:
+        attrs.append(f"DURATION={e.duration:.3f}")
+    attrs.append(f'X-SPARKCAST-TEXT="{_quoted(e.text)}"')
+    return f"{DATERANGE}:{','.join(attrs)}"
+
+
 def build_media(p: Presentation, track_id: str) -> str:
     """Media playlist of one track across every period: VOD, or a live sliding window."""
     parts = [(period, t) for period in p.periods
@@ -80,6 +95,8 @@ def build_media(p: Presentation, track_id: str) -> str:
     else:
         lines.append(f"{PLAYLIST_TYPE}:VOD")
     lines.append(INDEPENDENT)
+    if p.wallclock_anchor is not None:
+        lines += [_daterange(e) for e in p.events]
     for i, (period, track) in enumerate(parts):
         if i:
             lines.append(DISCONTINUITY)

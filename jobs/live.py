@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hdfs_layout import Storage, StorageError, StreamLayout
@@ -29,6 +30,7 @@ from ingest.records import ChunkRecord, SourceRecord
 from jobs.catalog import catalog_bytes, read_catalog
 from jobs.live_audio import segment_from_json
 from jobs.live_reduce import LiveState, build_live_presentation, manifest_files, new_state
+from jobs.presentation import Event
 from jobs.segments import Segment
 from jobs.transcode import JobOptions, plan_tasks, run_task
 from jobs.transcode_map import StorageConfig
@@ -44,6 +46,9 @@ class LiveOptions:
     dvr_seconds: float = 300.0
     end_timeout: float = 30.0
     trigger_seconds: float = 0.5
+    # A stream's notices (admin disclaimers, news flashes) to carry in its manifests; may
+    # raise when the database is down (the manifests then keep the last ones known).
+    notices: Callable[[str], tuple[Event, ...]] | None = None
 
 
 def chunk_schema():
@@ -72,6 +77,7 @@ class _Stream:
         self.layout = StreamLayout(stream_id)
         self.source = SourceRecord.from_json(storage.read(self.layout.source_record))
         self.video: dict[tuple[str, int], Segment] = {}
+        self.events: tuple[Event, ...] = ()
         self.audio: dict[int, Segment] = {}
         self.last_chunk_wallclock = 0.0
         self.publish_over = False  # the newest chunk was the last of its publish
@@ -117,14 +123,30 @@ class LiveJob:
         self.storage.write_text(st.layout.live_state, state.to_json())
         return state
 
+    def _refresh_events(self, stream_id: str, st: _Stream) -> bool:
+        """Fetch the stream's notices; True when they changed."""
+        if self.options.notices is None:
+            return False
+        try:
+            events = tuple(self.options.notices(stream_id))
+        except Exception as exc:  # noqa: BLE001 - notices may fail; video may not
+            log.warning("stream %s: notices unavailable (%s); keeping the last ones",
+                        stream_id, exc)
+            return False
+        changed = events != st.events
+        st.events = events
+        return changed
+
     def publish(self, stream_id: str, now: float | None = None) -> None:
         """Rewrite a stream's live manifests from everything transcoded so far."""
         st = self._stream(stream_id)
         self._load_audio(st)
+        self._refresh_events(stream_id, st)
         state = self._state(st)
         p = build_live_presentation(st.source, [*st.video.values(), *st.audio.values()], state,
                                     now or time.time(), self.options.dvr_seconds,
-                                    self.options.chunk_seconds, self.options.job.audio)
+                                    self.options.chunk_seconds, self.options.job.audio,
+                                    st.events)
         for path, data in manifest_files(p):
             self.storage.write(path, data)
 
@@ -210,6 +232,14 @@ class LiveJob:
 
     # the query ----------------------------------------------------------------------------------
 
+    def republish_changed_notices(self) -> None:
+        """A notice created mid-stream reaches the manifests within a second or two, not
+        only with the next chunk."""
+        with self.lock:
+            for stream_id, st in self.streams.items():
+                if st.video and self._refresh_events(stream_id, st):
+                    self.publish(stream_id)
+
     def discover(self) -> None:
         """Register live streams that have not ended (after a restart no batch may touch them)."""
         for stream_id in self.storage.list(streams_dir()):
@@ -249,6 +279,7 @@ class LiveJob:
                     break
                 try:
                     self.end_idle_streams()
+                    self.republish_changed_notices()
                 except StorageError as exc:
                     log.warning("ending idle streams: %s", exc)
         finally:

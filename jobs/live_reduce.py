@@ -16,7 +16,7 @@ from ingest.records import SourceRecord
 from jobs.encode import AudioCodec
 from jobs.hls import build_master, build_media
 from jobs.mpd import build_mpd
-from jobs.presentation import LiveTiming, Period, Presentation, Track
+from jobs.presentation import Event, LiveTiming, Period, Presentation, Track
 from jobs.reduce import build_periods
 from jobs.segments import Segment
 
@@ -80,19 +80,22 @@ def live_window(periods: tuple[Period, ...], dvr_seconds: float) -> tuple[Period
 
 def build_live_presentation(source: SourceRecord, segments: Iterable[Segment], state: LiveState,
                             now: float, dvr_seconds: float, chunk_seconds: float,
-                            audio: AudioCodec | None = None) -> Presentation:
+                            audio: AudioCodec | None = None, events: tuple[Event, ...] = ()
+                            ) -> Presentation:
     periods = build_periods(source, segments, audio)
     segment_seconds = source.segment_frames / float(source.grid.frame_rate)
     if state.ended:
         return Presentation(source.stream_id, live_window(periods, float("inf")),
-                            segment_seconds=segment_seconds, wallclock_anchor=state.anchor)
+                            segment_seconds=segment_seconds, wallclock_anchor=state.anchor,
+                            events=events)
     timing = LiveTiming(
         availability_start=state.availability_start, publish_time=now,
         minimum_update_period=segment_seconds, time_shift_buffer_depth=dvr_seconds,
         # Behind the edge by a chunk plus two segments: segments arrive a chunk at a time.
         suggested_presentation_delay=chunk_seconds + 2 * segment_seconds)
     return Presentation(source.stream_id, live_window(periods, dvr_seconds), live=timing,
-                        segment_seconds=segment_seconds, wallclock_anchor=state.anchor)
+                        segment_seconds=segment_seconds, wallclock_anchor=state.anchor,
+                        events=events)
 
 
 def manifest_files(p: Presentation) -> list[tuple[str, bytes]]:

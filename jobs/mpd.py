@@ -13,7 +13,14 @@ from fractions import Fraction
 from lxml import etree
 
 from hdfs_layout.layout import StreamLayout
-from jobs.presentation import Period, Presentation, Track, max_segment_seconds
+from jobs.presentation import (
+    EVENT_SCHEME,
+    Event,
+    Period,
+    Presentation,
+    Track,
+    max_segment_seconds,
+)
 from jobs.timeline import build_timeline
 
 NS = "urn:mpeg:dash:schema:mpd:2011"
@@ -75,8 +82,30 @@ def _audio_set(period_el: etree._Element, track: Track, set_id: int) -> None:
         codecs=track.codec, audioSamplingRate=track.sample_rate)
 
 
-def _period(root: etree._Element, period: Period) -> None:
+def _event_stream(period_el: etree._Element, period: Period, events: tuple[Event, ...],
+                  anchor: float, period_end: float | None) -> None:
+    """Notices overlapping the period, in ms from its start (EventStream before the sets)."""
+    start_unix = anchor + period.start
+    mine = [e for e in events
+            if (e.duration is None or e.start + e.duration > start_unix)
+            and (period_end is None or e.start < anchor + period_end)]
+    if not mine:
+        return
+    stream = _el(period_el, "EventStream", schemeIdUri=EVENT_SCHEME, value="notice",
+                 timescale=1000)
+    for e in mine:
+        begin = max(0.0, e.start - start_unix)
+        dur = None if e.duration is None else round((e.start + e.duration - start_unix
+                                                     - begin) * 1000)
+        ev = _el(stream, "Event", id=e.id, presentationTime=round(begin * 1000), duration=dur)
+        ev.text = f"{e.kind}: {e.text}"
+
+
+def _period(root: etree._Element, period: Period, p: Presentation | None = None,
+            period_end: float | None = None) -> None:
     el = _el(root, "Period", id=f"p{period.id}", start=duration(period.start))
+    if p is not None and p.events and p.wallclock_anchor is not None:
+        _event_stream(el, period, p.events, p.wallclock_anchor, period_end)
     _video_set(el, period.video, 0)
     for i, audio in enumerate(period.audio, start=1):
         _audio_set(el, audio, i)
@@ -102,8 +131,10 @@ def build_mpd(p: Presentation) -> str:
     root.set("minBufferTime", duration(math.ceil(longest * 2)))
     for url in p.base_urls:
         _el(root, "BaseURL").text = url
-    for period in p.periods:
-        _period(root, period)
+    for i, period in enumerate(p.periods):
+        end = p.periods[i + 1].start if i + 1 < len(p.periods) else (
+            None if p.live else p.duration)
+        _period(root, period, p, end)
     if p.live:
         _el(root, "UTCTiming", schemeIdUri=UTC_HTTP_ISO, value=p.live.utc_timing_url)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8",

@@ -65,6 +65,20 @@ class Period:
 
 
 @dataclass(frozen=True)
+class Event:
+    """A timed notice carried in the stream itself (DASH EventStream, HLS DATERANGE)."""
+
+    id: int
+    kind: str  # "disclaimer" | "flash"
+    text: str
+    start: float  # unix time
+    duration: float | None = None  # None: until withdrawn
+
+
+EVENT_SCHEME = "urn:sparkcast:notice:2026"
+
+
+@dataclass(frozen=True)
 class LiveTiming:
     """What makes a presentation dynamic (a live stream still being published)."""
 
@@ -85,6 +99,7 @@ class Presentation:
     base_urls: tuple[str, ...] = field(default_factory=tuple)
     # unix time of media time 0 (capture of the first frame), for HLS PROGRAM-DATE-TIME
     wallclock_anchor: float | None = None
+    events: tuple[Event, ...] = ()
 
     @property
     def duration(self) -> float:

@@ -70,6 +70,22 @@ def _mark_ended(settings: Any):
     return mark
 
 
+def _notices_source(settings: Any):
+    """A stream's notices from the database, as manifest events (raises when it is down)."""
+    from jobs.presentation import Event
+    from serve.db import make_engine, session_scope
+    from serve.notices import notices_for
+
+    engine = make_engine(settings.database_url)
+
+    def notices(stream_id: str) -> tuple[Event, ...]:
+        with session_scope(engine) as session:
+            return tuple(Event(n.id, n.kind, n.text, n.start, n.duration)
+                         for n in notices_for(session, stream_id))
+
+    return notices
+
+
 @click.command("live")
 @master_option
 @root_option
@@ -85,7 +101,8 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
     settings = _settings(root=root, spark_master=master, chunk_seconds=chunk_seconds)
     options = LiveOptions(job_options(settings), chunk_seconds=settings.chunk_seconds,
                           dvr_seconds=settings.dvr_seconds,
-                          end_timeout=settings.live_end_timeout)
+                          end_timeout=settings.live_end_timeout,
+                          notices=_notices_source(settings))
     spark = get_session("sparkcast-live", settings.spark_master)
     # After the session: PySpark installs its own SIGINT handler (cancel jobs, raise).
     stop = _stop_on_signals()

@@ -213,3 +213,35 @@ def test_one_line_picks_the_python_error_out_of_a_spark_failure():
             "sparkcast.media.ffmpeg_run.MediaError: file:///r/00000001.ts: Invalid data\n"
             "\tat org.apache.spark.X")
     assert one_line(Py4JJavaError(text)) == "file:///r/00000001.ts: Invalid data"
+
+
+def test_notices_ride_in_the_mpd_and_the_playlists():
+    """Live: an EventStream in the period, DATERANGEs in every media playlist."""
+    from ingest.records import SourceRecord
+    from jobs.live_reduce import LiveState, build_live_presentation
+    from jobs.presentation import Event
+
+    src = SourceRecord("s", "rtmp", 1280, 720, "1", "30", 60, 300, 0, 0.0, None, live=True)
+    segs = _segs("720p", 10, 60000, 30000)
+    anchor = 1_800_000_000.0
+    events = (Event(7, "flash", 'Breaking: "quotes"\nand lines', anchor + 5.5, 10.0),
+              Event(8, "disclaimer", "Viewer discretion", anchor - 100, None))
+    p = build_live_presentation(src, segs, LiveState(anchor, anchor + 10), anchor + 30, 300,
+                                10, events=events)
+    root = etree.fromstring(build_mpd(p).encode())
+    ns = {"d": "urn:mpeg:dash:schema:mpd:2011"}
+    assert root.get("type") == "dynamic"
+    stream = root.find("d:Period/d:EventStream", ns)
+    assert stream is not None and stream.get("timescale") == "1000"
+    by_id = {e.get("id"): e for e in stream}
+    assert by_id["7"].get("presentationTime") == "5500" and by_id["7"].get("duration") == "10000"
+    assert by_id["7"].text == 'flash: Breaking: "quotes"\nand lines'
+    assert by_id["8"].get("presentationTime") == "0" and by_id["8"].get("duration") is None
+    # EventStream precedes the AdaptationSets (schema order).
+    period = root.find("d:Period", ns)
+    assert etree.QName(period[0]).localname == "EventStream"
+    media = build_media(p, "720p")
+    assert ('#EXT-X-DATERANGE:ID="notice-7",CLASS="urn:sparkcast:notice:2026:flash",'
+            'START-DATE="2027-01-15T08:00:05.500Z",DURATION=10.000,'
+            "X-SPARKCAST-TEXT=\"Breaking: 'quotes' and lines\"") in media
+    assert "#EXT-X-ENDLIST" not in media and "#EXT-X-PROGRAM-DATE-TIME:" in media
