@@ -35,7 +35,9 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_term)
     (base.parent / f"{args.stream_id}.started.json").write_text(json.dumps(
         {"argv": sys.argv, "pid": os.getpid(), "path": os.environ.get("PATH", "")}))
-    proc = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-rw_timeout", "5000000",
+    # A recording (file:) is read as it grows, like the real chunker reads it.
+    follow = ["-follow", "1"] if args.url.startswith("file:") else []
+    proc = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", *follow, "-rw_timeout", "5000000",
                            "-analyzeduration", "1000000", "-i", args.url,
                            "-frames:v", "20", "-f", "null", "-"],
                           capture_output=True, text=True, timeout=30, check=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -102,9 +103,13 @@ def test_valid_key_is_accepted_and_gets_its_chunker(rtmp_stack: RtmpStack) -> No
     try:
         wait_for(lambda: key in rtmp_stack.rtmp.publishing(), 5, "nginx to list the stream")
         started = wait_for(lambda: read_json(out / "show.started.json"), 10, "the chunker")
-        # The hook resolved the key to its stream id and handed over the pull URL.
-        assert started["argv"][1:] == ["--out", str(out), "--stream-id", "show",
-                                       f"{rtmp_stack.rtmp.pull_base}/{key}"]
+        # The hook resolved the key to its stream id and handed over nginx's recording of
+        # this publish (read from its first byte, see docs/LIVE.md).
+        assert started["argv"][1:4] == ["--out", str(out), "--stream-id"]
+        assert started["argv"][4] == "show"
+        recording = rtmp_stack.rtmp.run_dir / "rec"
+        assert re.fullmatch(rf"file:{re.escape(str(recording))}/{re.escape(key)}-\d+\.flv",
+                            started["argv"][5])
         assert started["path"]  # nginx passed PATH through the env lines
         pulled = wait_for(lambda: read_json(out / "show.pulled.json"), 20, "the pull")
         assert (pulled["rc"], pulled["frames"]) == (0, 20), pulled["stderr"]
@@ -229,7 +234,9 @@ def test_a_dropped_publisher_can_reconnect_with_the_same_key(rtmp_stack: RtmpSta
     try:
         wait_for(lambda: key in rtmp_stack.rtmp.publishing(), 5, "the reconnect")
         again = wait_for(lambda: read_json(out / "again.started.json"), 10, "chunker 2")
-        assert again["pid"] != started["pid"] and again["argv"] == started["argv"]
+        assert again["pid"] != started["pid"]
+        assert again["argv"][:5] == started["argv"][:5]  # same stream, its new recording
+        assert again["argv"][5] != started["argv"][5] and key in again["argv"][5]
     finally:
         _, err = second.communicate(timeout=30)
     assert second.returncode == 0, err.decode()
