@@ -32,6 +32,16 @@ def _from_dict(cls: type[T], data: dict[str, Any], source: str) -> T:
         raise RecordError(f"{source}: {exc}") from exc
 
 
+def _from_json(cls: type[T], text: str | bytes, source: str) -> T:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise RecordError(f"{source}: not JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RecordError(f"{source}: not a JSON object")
+    return _from_dict(cls, data, source)
+
+
 @dataclass(frozen=True)
 class ChunkRecord:
     """One raw chunk: which source frames it holds and where they sit in media time."""
@@ -55,11 +65,7 @@ class ChunkRecord:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "chunk record") -> ChunkRecord:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise RecordError(f"{source}: not JSON ({exc})") from exc
-        return _from_dict(cls, data, source)
+        return _from_json(cls, text, source)
 
 
 @dataclass(frozen=True)
@@ -89,8 +95,4 @@ class SourceRecord:
 
     @classmethod
     def from_json(cls, text: str | bytes, source: str = "source record") -> SourceRecord:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise RecordError(f"{source}: not JSON ({exc})") from exc
-        return _from_dict(cls, data, source)
+        return _from_json(cls, text, source)
