@@ -74,7 +74,8 @@ class Storage(ABC):
 
     def url(self, path: str) -> str:
         """Full URL of path, as Spark and other tools name it."""
-        return f"{self.root_url.rstrip('/')}/{resolve(path)}"
+        rel = resolve(path)
+        return f"{self.root_url.rstrip('/')}/{rel}" if rel else self.root_url
 
     def local_path(self, path: str) -> str | None:
         """A filesystem path for path when the backend is local, else None."""

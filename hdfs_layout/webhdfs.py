@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from urllib.parse import urlparse
 
 from hdfs_layout.storage import Storage, StorageError, resolve
 
 DEFAULT_WEBHDFS_PORT = 9870
+# Waits before asking the NameNode again when the DataNode it sent us to does not answer.
+# It picks at random among equally close replicas, and skips a DataNode once it is stale
+# (dfs.namenode.avoid.read.stale.datanode, after dfs.namenode.stale.datanode.interval).
+DATANODE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 
 
 def webhdfs_address(root_url: str, webhdfs_url: str | None) -> str:
@@ -37,19 +42,45 @@ class HdfsStorage(Storage):
         rel = resolve(path)
         return f"{self.root_path.rstrip('/')}/{rel}" if rel else self.root_path
 
-    def _call(self, path: str, fn, *args, **kwargs):
+    def _call(self, path: str, fn, *args, retry_datanodes: bool = False, **kwargs):
+        """fn(*args, **kwargs), its failures as one-line StorageErrors naming the URL.
+
+        With retry_datanodes (idempotent transfers only), a DataNode that does not answer
+        is retried through the NameNode (see DATANODE_RETRY_DELAYS).
+        """
         from hdfs.util import HdfsError
         from requests.exceptions import RequestException
+        from urllib3.exceptions import HTTPError as TransferError
 
-        try:
-            return fn(*args, **kwargs)
-        except HdfsError as exc:
-            cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise StorageError(f"{self.url(path)}: {cause}") from exc
-        except RequestException as exc:
-            raise StorageError(
-                f"{self.url(path)}: NameNode unreachable at {self.address} ({type(exc).__name__})"
-            ) from exc
+        delays = iter(DATANODE_RETRY_DELAYS if retry_datanodes else ())
+        while True:
+            try:
+                return fn(*args, **kwargs)
+            except HdfsError as exc:
+                cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise StorageError(f"{self.url(path)}: {cause}") from exc
+            except (RequestException, TransferError) as exc:
+                node = self._datanode(exc)
+                if node is None:
+                    raise StorageError(f"{self.url(path)}: NameNode unreachable at "
+                                       f"{self.address} ({type(exc).__name__})") from exc
+                delay = next(delays, None)
+                if delay is None:
+                    raise StorageError(f"{self.url(path)}: DataNode unreachable at {node} "
+                                       f"({type(exc).__name__})") from exc
+                time.sleep(delay)
+
+    def _datanode(self, exc: Exception) -> str | None:
+        """The DataNode a failed transfer went to; None when it was the NameNode."""
+        from requests.exceptions import RequestException
+
+        if not isinstance(exc, RequestException):
+            return "a DataNode"  # a body broke off mid-transfer: only DataNodes send bodies
+        if exc.request is None:
+            return None
+        url = urlparse(exc.request.url)
+        origin = f"{url.scheme}://{url.netloc}"
+        return None if origin == self.address else origin
 
     def exists(self, path: str) -> bool:
         return self._call(path, self.client.status, self._abs(path), strict=False) is not None
@@ -62,19 +93,27 @@ class HdfsStorage(Storage):
             with self.client.read(self._abs(path)) as reader:
                 return reader.read()
 
-        return self._call(path, _read)
+        return self._call(path, _read, retry_datanodes=True)
 
     def _commit(self, path: str, upload) -> None:
         target = self._abs(path)
         parent, name = target.rsplit("/", 1)
-        tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+        tmps: list[str] = []
+
+        def attempt() -> str:
+            # A fresh name per attempt: a failed upload may hold its file's lease for a while.
+            tmps.append(f"{parent}/.{name}.{uuid.uuid4().hex}.tmp")
+            upload(tmps[-1])
+            return tmps[-1]
+
         try:
-            self._call(path, upload, tmp)
+            tmp = self._call(path, attempt, retry_datanodes=True)
             # WebHDFS rename does not replace an existing target.
             self._call(path, self.client.delete, target)
             self._call(path, self.client.rename, tmp, target)
         finally:
-            self._call(path, self.client.delete, tmp)
+            for tmp in tmps:
+                self._call(path, self.client.delete, tmp)
 
     def write(self, path: str, data: bytes) -> None:
         self._commit(path, lambda tmp: self.client.write(tmp, data=data, overwrite=True))
@@ -95,5 +134,6 @@ class HdfsStorage(Storage):
 
     def fetch(self, path: str, workdir: str) -> str:
         local = os.path.join(workdir, resolve(path).replace("/", "_"))
-        self._call(path, self.client.download, self._abs(path), local, overwrite=True)
+        self._call(path, self.client.download, self._abs(path), local, overwrite=True,
+                   retry_datanodes=True)
         return local

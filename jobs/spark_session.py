@@ -17,9 +17,13 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
     if (master or "local").startswith("local"):
         # Loopback only: these machines have no routable name, and nothing else needs to reach us.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    from pyspark import SparkConf
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        # Under spark-submit: connect to its JVM first, or SparkConf() is an empty local
+        # dict and the builder's master would override spark-submit's --master and --conf.
+        SparkContext._ensure_initialized()
     conf = SparkConf()
     builder = SparkSession.builder.appName(app_name)
     if not conf.contains("spark.master"):
@@ -29,6 +33,10 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         "spark.ui.enabled": "false",  # nothing to browse; saves start-up time and a port
         "spark.python.worker.reuse": "true",
         "spark.sql.shuffle.partitions": "4",
+        # sc.binaryFiles (CombineFileInputFormat) gives a file smaller than this "cost of
+        # opening a file" (4 MB by default) a split with no locations; at 0 every raw
+        # chunk's split names the hosts of its HDFS blocks (jobs/task_input.py).
+        "spark.files.openCostInBytes": "0",
     }
     for key, value in {**defaults, **(extra_conf or {})}.items():
         if not conf.contains(key):

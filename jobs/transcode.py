@@ -23,6 +23,7 @@ from jobs.encode import AudioCodec, VideoCodec
 from jobs.ladder import Rendition
 from jobs.reduce import StreamOutputs, build_outputs
 from jobs.segments import Segment
+from jobs.task_input import Task, with_inputs
 from jobs.transcode_map import (
     AudioTask,
     StorageConfig,
@@ -30,8 +31,6 @@ from jobs.transcode_map import (
     transcode_audio,
     transcode_video,
 )
-
-Task = VideoTask | AudioTask
 
 
 class JobError(RuntimeError):
@@ -99,8 +98,11 @@ def plan_tasks(source: SourceRecord, chunks: list[ChunkRecord], renditions: tupl
     return tasks
 
 
-def run_task(task: Task) -> list[Segment]:
-    return transcode_audio(task) if isinstance(task, AudioTask) else transcode_video(task)
+def run_task(task: Task, data: bytes | None = None) -> list[Segment]:
+    """Run one map task; `data` is its raw input when Spark read it (see jobs.task_input)."""
+    if isinstance(task, AudioTask):
+        return transcode_audio(task, data)
+    return transcode_video(task, data)
 
 
 def task_units(task: Task) -> int:
@@ -108,20 +110,22 @@ def task_units(task: Task) -> int:
     return 0 if isinstance(task, AudioTask) else len(task.renditions)
 
 
-def transform(spark, source: SourceRecord, tasks: list[Task], audio: AudioCodec,
-              progress: Callable[[int, int], None] | None = None) -> StreamOutputs:
+def transform(spark, storage: Storage, source: SourceRecord, tasks: list[Task],
+              audio: AudioCodec, progress: Callable[[int, int], None] | None = None
+              ) -> StreamOutputs:
     """Run the map tasks on Spark, then reduce the stream's segments to its outputs."""
     sc = spark.sparkContext
     done = sc.accumulator(0)
     total = sum(task_units(t) for t in tasks)
 
-    def map_task(task: Task) -> list[Segment]:
-        segments = run_task(task)
+    def map_task(task_and_input: tuple[Task, bytes | None]) -> list[Segment]:
+        task, data = task_and_input
+        segments = run_task(task, data)
         done.add(task_units(task))
         return segments
 
     rdd = (
-        sc.parallelize(tasks, numSlices=max(1, len(tasks)))
+        with_inputs(sc, tasks, storage)
         .flatMap(map_task)
         .map(lambda s: (s.stream_id, s))
         .groupByKey()
@@ -173,7 +177,7 @@ def run_job(spark, storage: Storage, storage_config: StorageConfig, stream_id: s
     renditions = options.renditions_from(source)
     tasks = plan_tasks(source, chunks, renditions, options, storage_config)
     clear_outputs(storage, stream_id)
-    outputs = transform(spark, source, tasks, options.audio, progress)
+    outputs = transform(spark, storage, source, tasks, options.audio, progress)
     load(storage, outputs)
     return JobSummary(stream_id, source.duration, renditions, outputs.segments,
                       outputs.segment_bytes,

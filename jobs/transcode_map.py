@@ -8,6 +8,7 @@ to the same names, so retries and speculative copies are harmless.
 from __future__ import annotations
 
 import os
+import posixpath
 import tempfile
 from dataclasses import dataclass
 
@@ -39,6 +40,11 @@ class VideoTask:
     renditions: tuple[Rendition, ...]
     codec: VideoCodec
 
+    @property
+    def raw(self) -> str:
+        """Storage path of the task's raw input."""
+        return self.chunk.raw
+
 
 @dataclass(frozen=True)
 class AudioTask:
@@ -58,8 +64,19 @@ def _write(storage: Storage, layout: StreamLayout, name: str, packaged: Packaged
         storage.write(layout.media_segment(name, first_number + i), fragment)
 
 
-def transcode_video(task: VideoTask) -> list[Segment]:
-    """Encode one chunk to every rendition of the task. Raises MediaError naming the chunk."""
+def _input_file(storage: Storage, path: str, workdir: str, data: bytes | None) -> str:
+    """A local file holding the raw input: the bytes Spark read for the task, or fetched."""
+    if data is None:
+        return storage.fetch(path, workdir)
+    local = os.path.join(workdir, posixpath.basename(path))
+    with open(local, "wb") as f:
+        f.write(data)
+    return local
+
+
+def transcode_video(task: VideoTask, data: bytes | None = None) -> list[Segment]:
+    """Encode one chunk to every rendition of the task (`data`: the raw chunk's bytes when
+    Spark read them, else fetched from storage). Raises MediaError naming the chunk."""
     chunk, grid = task.chunk, task.grid
     storage = task.storage.open()
     layout = StreamLayout(chunk.stream_id)
@@ -67,7 +84,7 @@ def transcode_video(task: VideoTask) -> list[Segment]:
     expected = -(-chunk.frames // grid.segment_frames)
     segments: list[Segment] = []
     with tempfile.TemporaryDirectory(prefix="sparkcast-map-") as workdir:
-        raw = storage.fetch(chunk.raw, workdir)
+        raw = _input_file(storage, chunk.raw, workdir, data)
         outputs = tuple((r, os.path.join(workdir, f"{r.name}.mp4")) for r in task.renditions)
         run(video_args(raw, chunk.skip, chunk.frames, grid, outputs, task.codec),
             source=storage.url(chunk.raw))
@@ -94,12 +111,13 @@ def transcode_video(task: VideoTask) -> list[Segment]:
     return segments
 
 
-def transcode_audio(task: AudioTask) -> list[Segment]:
-    """Encode the stream's whole audio once; raises MediaError naming the audio file."""
+def transcode_audio(task: AudioTask, data: bytes | None = None) -> list[Segment]:
+    """Encode the stream's whole audio once (`data` as for transcode_video); raises
+    MediaError naming the audio file."""
     storage = task.storage.open()
     layout = StreamLayout(task.stream_id)
     with tempfile.TemporaryDirectory(prefix="sparkcast-audio-") as workdir:
-        raw = storage.fetch(task.raw, workdir)
+        raw = _input_file(storage, task.raw, workdir, data)
         out = os.path.join(workdir, "audio.mp4")
         run(audio_args(raw, out, task.offset, task.duration, task.segment_seconds, task.codec),
             source=storage.url(task.raw))

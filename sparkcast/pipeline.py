@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlparse
 
-from hdfs_layout import Storage, open_storage
+from hdfs_layout import Storage, StorageError, open_storage
 from ingest.chunker import ingest_file
 from ingest.records import ChunkRecord, SourceRecord
 from jobs.encode import AudioCodec, VideoCodec
@@ -21,7 +22,16 @@ def storage_config(settings: Settings) -> StorageConfig:
 
 
 def open_root(settings: Settings) -> Storage:
-    return open_storage(settings.root, settings.webhdfs_url, settings.hdfs_user)
+    """The storage root, checked to exist. Raises StorageError naming the root.
+
+    A local root is made on first use; an HDFS root is not (its owner and permissions
+    are the cluster administrator's), so a mistyped one fails here, not halfway.
+    """
+    storage = open_storage(settings.root, settings.webhdfs_url, settings.hdfs_user)
+    if not storage.exists(""):
+        raise StorageError(f"{storage.root_url}: no such directory (the storage root must "
+                           f"exist: hdfs dfs -mkdir -p {urlparse(storage.root_url).path})")
+    return storage
 
 
 def job_options(settings: Settings) -> JobOptions:
