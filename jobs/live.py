@@ -118,8 +118,10 @@ class LiveJob:
         if self.storage.exists(st.layout.live_state):
             return LiveState.from_json(self.storage.read(st.layout.live_state))
         first = ChunkRecord.from_json(self.storage.read(st.layout.index_record(0)))
+        listed_end = max((s.start_seconds + s.duration_seconds for s in st.video.values()),
+                         default=0.0)
         state = new_state(first.wallclock - first.duration - first.start,
-                          self.options.chunk_seconds)
+                          self.options.chunk_seconds, listed_end, time.time())
         self.storage.write_text(st.layout.live_state, state.to_json())
         return state
 

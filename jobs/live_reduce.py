@@ -35,10 +35,20 @@ class LiveState:
         return cls(**json.loads(text))
 
 
-def new_state(anchor: float, chunk_seconds: float) -> LiveState:
-    """Segments of a chunk appear together once it is closed and transcoded; announcing
-    them a chunk late keeps players from asking for segments that cannot exist yet."""
-    return LiveState(anchor=anchor, availability_start=round(anchor + chunk_seconds, 3))
+def new_state(anchor: float, chunk_seconds: float, listed_end: float = 0.0,
+              now: float | None = None) -> LiveState:
+    """availabilityStartTime for a stream's first manifest.
+
+    Segments of a chunk appear together once it is closed and transcoded, so they are
+    announced at least a chunk late. And when the first batch comes late (the job busy
+    or just started; measured: the first chunk listed ~10 s after it closed), the clock
+    starts where the listed media ends now, so a player that joins at once aims at
+    segments that exist, rather than polling until the job has caught up.
+    """
+    start = anchor + chunk_seconds
+    if now is not None:
+        start = max(start, now - listed_end)
+    return LiveState(anchor=anchor, availability_start=round(start, 3))
 
 
 def _end(track: Track, period: Period) -> float:
