@@ -7,7 +7,8 @@ usage() {
 usage: ./spark-submit.sh [SPARK OPTIONS] transcode|live [JOB ARGUMENTS]
 
 Submits a sparkcast job with spark-submit, shipping the project's Python packages
-(sparkcast, hdfs_layout, ingest, jobs) as a zip through --py-files.
+(sparkcast, hdfs_layout, ingest, jobs) as a zip through --py-files. The driver runs
+here (client mode): it reads INPUT from this machine and ingests it.
 
   transcode INPUT [--stream-id ID] [--chunk-seconds N] [--ladder SPEC] [--root URL] ...
       ingest INPUT and transcode it: the same arguments as `sparkcast submit`
@@ -16,16 +17,30 @@ Submits a sparkcast job with spark-submit, shipping the project's Python package
 
 SPARK OPTIONS are passed to spark-submit unchanged, for example
   --master local[2] | spark://HOST:7077 | yarn     (default: local[*])
-  --deploy-mode client                               (cluster mode is not supported: the
-                                                      driver reads INPUT from this machine)
-  --conf KEY=VALUE   --num-executors N   --executor-memory 2g   --executor-cores 1
+  --deploy-mode client                               (the default; cluster mode is refused)
+  --num-executors N   --executor-memory 2g   --executor-cores 1   --conf KEY=VALUE
+  --queue NAME  --principal P --keytab FILE           (YARN)
+The job's own --master is used when no --master comes before the job name.
 
 Environment
-  HADOOP_CONF_DIR    Hadoop client configuration (needed for --master yarn and hdfs:// roots)
-  SPARKCAST_ROOT     storage root (file:///path or hdfs://namenode:8020/path)
+  HADOOP_CONF_DIR    Hadoop client configuration: needed for --master yarn; also gives
+                     the WebHDFS address of an hdfs:// root (dfs.namenode.http-address,
+                     or an HA nameservice's NameNodes)
+  SPARKCAST_ROOT     storage root (file:///path or hdfs://namenode:8020/path); an HDFS
+                     root must exist and be writable by the submitting user
+  SPARKCAST_WEBHDFS_URL  WebHDFS address when HADOOP_CONF_DIR does not give it
+                     (default http://NAMENODE:9870)
   SPARK_SUBMIT       spark-submit to use (default: the one on PATH, from pyspark)
+  PYSPARK_PYTHON     Python for the driver and executors (default: python3 on PATH); it
+                     must exist at the same path on every executor host
 
 Executors need Python 3.11 with ffmpeg-python, hdfs and pyarrow, and ffmpeg on PATH.
+
+Examples (docs/HADOOP.md)
+  ./spark-submit.sh --master spark://master:7077 --executor-memory 1g \
+      transcode talk.mp4 --root hdfs://nn:8020/sparkcast --ladder 720:2800k,360:800k
+  HADOOP_CONF_DIR=/etc/hadoop/conf ./spark-submit.sh --master yarn --num-executors 4 \
+      --executor-cores 2 --executor-memory 2g transcode talk.mp4 --root hdfs://nn:8020/sparkcast
 USAGE
 }
 
@@ -47,29 +62,51 @@ done
 [[ -n "$job" ]] || { usage >&2; exit 2; }
 
 has_master=0
+prev=""
 for opt in "${spark_opts[@]+"${spark_opts[@]}"}"; do
   [[ "$opt" == "--master" || "$opt" == --master=* ]] && has_master=1
+  if [[ "$opt" == --deploy-mode=cluster || ( "$prev" == --deploy-mode && "$opt" == cluster ) ]]; then
+    echo "spark-submit.sh: --deploy-mode cluster is not supported (the driver ingests INPUT" \
+         "from this machine); use client mode" >&2
+    exit 2
+  fi
+  prev="$opt"
 done
-[[ $has_master -eq 1 ]] || spark_opts+=(--master "local[*]")
+if [[ $has_master -eq 0 ]]; then
+  # `transcode ... --master M` (the sparkcast option) also picks the master.
+  master="local[*]"
+  args=("$@")
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+      --master=*) master="${args[i]#--master=}" ;;
+      --master) [[ $((i + 1)) -lt ${#args[@]} ]] && master="${args[i + 1]}" ;;
+    esac
+  done
+  spark_opts+=(--master "$master")
+fi
 
 # Ship the packages as one zip, rebuilt each time so executors run this very code.
 build="$here/build"
 mkdir -p "$build"
 zip="$build/sparkcast-py.zip"
-rm -f "$zip"
+# Written under a temporary name and renamed: a job submitted at the same time keeps
+# reading a whole zip.
 python3 - "$here" "$zip" <<'PY'
 import os, sys, zipfile
 root, out = sys.argv[1], sys.argv[2]
-with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+tmp = f"{out}.{os.getpid()}.tmp"
+with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
     for pkg in ("sparkcast", "hdfs_layout", "ingest", "jobs"):
         for d, _, files in os.walk(os.path.join(root, pkg)):
             for f in files:
                 if f.endswith(".py"):
                     p = os.path.join(d, f)
                     z.write(p, os.path.relpath(p, root))
+os.replace(tmp, out)
 PY
 
-python="${PYSPARK_PYTHON:-$(command -v python3)}"
+# The interpreter itself, not a wrapper such as a pyenv shim: executors run this path.
+python="${PYSPARK_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}"
 export PYSPARK_PYTHON="$python" PYSPARK_DRIVER_PYTHON="$python"
 exec "${SPARK_SUBMIT:-spark-submit}" \
   --conf "spark.pyspark.python=$python" \

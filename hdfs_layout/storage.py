@@ -26,6 +26,11 @@ class StorageError(RuntimeError):
     """A storage operation failed; the message names the URL and the cause."""
 
 
+class StorageUnavailable(StorageError):
+    """The storage did not answer (e.g. a NameNode or DataNode down): trying later may work,
+    and the file may well exist."""
+
+
 def resolve(path: str) -> str:
     """Normalise a root-relative path; raise StorageError if it could escape the root."""
     if not isinstance(path, str) or "\x00" in path or "\\" in path:

@@ -6,8 +6,9 @@ import os
 import time
 import uuid
 from urllib.parse import urlparse
+from xml.etree import ElementTree
 
-from hdfs_layout.storage import Storage, StorageError, resolve
+from hdfs_layout.storage import Storage, StorageError, StorageUnavailable, resolve
 
 DEFAULT_WEBHDFS_PORT = 9870
 # Waits before asking the NameNode again when the DataNode it sent us to does not answer.
@@ -17,13 +18,42 @@ DATANODE_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0)
 
 
 def webhdfs_address(root_url: str, webhdfs_url: str | None) -> str:
-    """The WebHDFS http address for an hdfs:// root (explicit, or the NameNode on port 9870)."""
+    """The WebHDFS http address for an hdfs:// root: explicit; else what $HADOOP_CONF_DIR's
+    hdfs-site.xml gives for the root's NameNode or nameservice; else the NameNode on 9870."""
     if webhdfs_url:
         return webhdfs_url.rstrip("/")
     host = urlparse(root_url).hostname
     if not host:
         raise StorageError(f"storage root {root_url!r} names no NameNode host")
-    return f"http://{host}:{DEFAULT_WEBHDFS_PORT}"
+    return _from_hadoop_conf(host) or f"http://{host}:{DEFAULT_WEBHDFS_PORT}"
+
+
+def _from_hadoop_conf(host: str) -> str | None:
+    """A nameservice's NameNodes (HA; joined with ';', which the hdfs package tries in
+    turn), or dfs.namenode.http-address when it is on host. None when the conf says nothing."""
+    site = _hadoop_site("hdfs-site.xml")
+    if host in (s.strip() for s in site.get("dfs.nameservices", "").split(",")):
+        ids = [i.strip() for i in site.get(f"dfs.ha.namenodes.{host}", "").split(",")]
+        found = [site.get(f"dfs.namenode.http-address.{host}.{i}") for i in ids]
+        return ";".join(f"http://{a}" for a in found if a) or None
+    address = site.get("dfs.namenode.http-address", "")
+    nn_host, _, port = address.rpartition(":")
+    if nn_host in (host, "0.0.0.0") and port:
+        return f"http://{host}:{port}"
+    return None
+
+
+def _hadoop_site(name: str) -> dict[str, str]:
+    """The properties of $HADOOP_CONF_DIR/<name>; {} without one."""
+    conf_dir = os.environ.get("HADOOP_CONF_DIR")
+    if not conf_dir:
+        return {}
+    try:
+        root = ElementTree.parse(os.path.join(conf_dir, name)).getroot()
+    except (OSError, ElementTree.ParseError):
+        return {}
+    return {(p.findtext("name") or "").strip(): (p.findtext("value") or "").strip()
+            for p in root.iter("property")}
 
 
 class HdfsStorage(Storage):
@@ -62,11 +92,11 @@ class HdfsStorage(Storage):
             except (RequestException, TransferError) as exc:
                 node = self._datanode(exc)
                 if node is None:
-                    raise StorageError(f"{self.url(path)}: NameNode unreachable at "
+                    raise StorageUnavailable(f"{self.url(path)}: NameNode unreachable at "
                                        f"{self.address} ({type(exc).__name__})") from exc
                 delay = next(delays, None)
                 if delay is None:
-                    raise StorageError(f"{self.url(path)}: DataNode unreachable at {node} "
+                    raise StorageUnavailable(f"{self.url(path)}: DataNode unreachable at {node} "
                                        f"({type(exc).__name__})") from exc
                 time.sleep(delay)
 
@@ -80,7 +110,9 @@ class HdfsStorage(Storage):
             return None
         url = urlparse(exc.request.url)
         origin = f"{url.scheme}://{url.netloc}"
-        return None if origin == self.address else origin
+        # The address may list several NameNodes (HA): "http://nn1:9870;http://nn2:9870".
+        namenodes = {a.strip().rstrip("/") for a in self.address.split(";")}
+        return None if origin in namenodes else origin
 
     def exists(self, path: str) -> bool:
         return self._call(path, self.client.status, self._abs(path), strict=False) is not None

@@ -21,7 +21,7 @@ from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
-from hdfs_layout import LayoutError, StorageError, StreamLayout
+from hdfs_layout import LayoutError, StorageError, StorageUnavailable, StreamLayout
 from hdfs_layout.layout import AUDIO
 from serve import context, metrics
 from serve.cache import etag_of
@@ -89,6 +89,8 @@ def _load(ctx: context.ServeContext, path: str, stream_id: str, content_type: st
             return MediaBody(None, local, st.st_size, f"{st.st_size:x}-{st.st_mtime_ns:x}",
                              content_type, cache_control)
         data = ctx.storage.read(path)
+    except StorageUnavailable:
+        abort(503, "storage unavailable; try again")  # not 404: the file may well exist
     except (OSError, StorageError):
         abort(404, "no such file in this stream")
     return MediaBody(data, None, len(data), etag_of(data), content_type, cache_control)

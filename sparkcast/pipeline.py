@@ -18,7 +18,14 @@ Progress = Callable[[int, int], None]
 
 
 def storage_config(settings: Settings) -> StorageConfig:
-    return StorageConfig(settings.root, settings.webhdfs_url, settings.hdfs_user)
+    """How executors open the root. An HDFS root's WebHDFS address is resolved here, on the
+    driver, where HADOOP_CONF_DIR is set; executors may not have it."""
+    webhdfs = settings.webhdfs_url
+    if urlparse(settings.root).scheme == "hdfs":
+        from hdfs_layout.webhdfs import webhdfs_address
+
+        webhdfs = webhdfs_address(settings.root, webhdfs)
+    return StorageConfig(settings.root, webhdfs, settings.hdfs_user)
 
 
 def open_root(settings: Settings) -> Storage:
@@ -67,7 +74,7 @@ def run_transcode(settings: Settings, stream_id: str, progress: Progress | None 
                   ) -> JobSummary:
     from jobs.spark_session import get_session
 
-    options = job_options(settings)  # fail on a bad ladder before Spark starts
+    options = job_options(settings)  # fail on a bad ladder before Spark starts,
+    storage = open_root(settings)  # and on a missing or unreachable root
     spark = get_session(f"sparkcast-transcode-{stream_id}", settings.spark_master)
-    return run_job(spark, open_root(settings), storage_config(settings), stream_id, options,
-                   progress)
+    return run_job(spark, storage, storage_config(settings), stream_id, options, progress)
