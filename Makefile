@@ -13,7 +13,7 @@ demo: setup
 test: setup lint test-fast test-heavy
 
 lint:
-	ruff check .
+	ruff check --no-cache .
 
 test-fast:
 	$(PYTEST) -m "not heavy and not browser" -q

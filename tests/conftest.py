@@ -10,9 +10,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from media_tools import SourceSpec  # noqa: E402
-
 from hdfs_layout import open_storage  # noqa: E402
+from media_tools import SourceSpec  # noqa: E402
 
 
 @pytest.fixture(scope="session")

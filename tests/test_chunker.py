@@ -5,12 +5,12 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-from media_tools import SourceSpec, sh
 
 from hdfs_layout import StreamLayout
 from ingest.chunker import ingest_file
 from ingest.grid import plan_grid
 from ingest.records import ChunkRecord
+from media_tools import SourceSpec, sh
 
 SOURCES = [
     SourceSpec("r24_gop1", rate="24", gop_seconds=1),

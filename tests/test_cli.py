@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from media_tools import SourceSpec, sh
 
 from hdfs_layout import StreamLayout
+from media_tools import SourceSpec, sh
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = SourceSpec("small", width=320, height=180, seconds=8, gop_seconds=2)

@@ -14,6 +14,13 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
+
+from hdfs_layout import StreamLayout, open_storage
+from ingest.chunker import ingest_file
+from jobs.catalog import read_catalog
+from jobs.encode import VideoCodec, x264_options
+from jobs.ladder import Rendition
+from jobs.transcode import run_job
 from media_tools import (
     SourceSpec,
     concat,
@@ -24,13 +31,6 @@ from media_tools import (
     sh,
     stream_info,
 )
-
-from hdfs_layout import StreamLayout, open_storage
-from ingest.chunker import ingest_file
-from jobs.catalog import read_catalog
-from jobs.encode import VideoCodec, x264_options
-from jobs.ladder import Rendition
-from jobs.transcode import run_job
 from sparkcast.config import load_settings
 from sparkcast.media import mp4
 from sparkcast.pipeline import job_options, storage_config

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clusters.db_fixtures import *  # noqa: F403
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
+from clusters.db_fixtures import *  # noqa: F403
 from serve import create_app
 from serve.admin_auth import create_token
 from serve.db import session_scope

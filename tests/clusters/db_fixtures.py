@@ -17,8 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clusters.mariadb import MariaDB, MariaDBUnavailable
 from sqlalchemy import Engine
+
+from clusters.mariadb import MariaDB, MariaDBUnavailable
 
 __all__ = ["database_url", "engine", "mariadb_server"]
 

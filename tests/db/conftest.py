@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from clusters.db_fixtures import *  # noqa: F403
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from clusters.db_fixtures import *  # noqa: F403
 from serve import create_app
 from serve.db import session_scope
 from sparkcast.config import Settings

@@ -8,8 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from clusters.mariadb import MariaDB
 
+from clusters.mariadb import MariaDB
 from serve import create_app
 from serve.admin_auth import create_token
 from serve.db import make_engine, session_scope, upgrade

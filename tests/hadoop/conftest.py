@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clusters.hadoop import HadoopInfo
-from clusters.spark_standalone import SparkStandalone, SparkUnavailable
 from hadooptools import (
     CHUNK_SECONDS,
     CLIP,
@@ -29,6 +27,9 @@ from hadooptools import (
     local_files,
     start_minihadoop,
 )
+
+from clusters.hadoop import HadoopInfo
+from clusters.spark_standalone import SparkStandalone, SparkUnavailable
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from clusters.hadoop import HadoopInfo, HadoopUnavailable, MiniHadoop
 from clusters.spark_standalone import SPARK_HOME
 from media_tools import SourceSpec

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from clusters.hadoop import MiniHadoop
-from clusters.spark_standalone import SparkStandalone
 from hadooptools import (
     REPO,
     STREAM,
@@ -25,6 +23,9 @@ from hadooptools import (
     standalone_opts,
     start_minihadoop,
 )
+
+from clusters.hadoop import MiniHadoop
+from clusters.spark_standalone import SparkStandalone
 
 pytestmark = pytest.mark.heavy
 

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import RtmpStack, publisher
 from sqlalchemy import select
 
+from conftest import RtmpStack, publisher
 from ingest.rtmp import RtmpConfig, RtmpError, RtmpServer, build_config, live_ingest_argv
 from serve.db import session_scope
 from serve.keys import revoke_key

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from media_tools import SourceSpec
 
 VOD_ID = "servevod"
