@@ -24,11 +24,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from media_tools import concat, psnr  # noqa: E402
-
 from ingest.grid import plan_grid  # noqa: E402
 from jobs.encode import VideoCodec, x264_options  # noqa: E402
 from jobs.ladder import parse_ladder, plan_ladder  # noqa: E402
+from media_tools import concat, psnr  # noqa: E402
 from sparkcast.config import DEFAULT_LADDER  # noqa: E402
 
 
