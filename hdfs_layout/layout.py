@@ -159,3 +159,10 @@ def stream_from_path(path: str) -> tuple[str, str]:
     if len(parts) < 3 or parts[0] != "streams":
         raise LayoutError(f"{path!r} is not inside a stream")
     return validate_stream_id(parts[1]), parts[2]
+
+
+def ad_source(creative_id: int) -> str:
+    """An uploaded ad creative's source file (transcoded into the stream ad-<id>)."""
+    if creative_id < 1:
+        raise LayoutError(f"ad creative id must be positive, got {creative_id}")
+    return f"ads/{creative_id}/source"

@@ -34,7 +34,7 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
-from sparkcast.config import Settings
+from sparkcast.config import Settings, settings_env
 
 log = logging.getLogger("sparkcast.rtmp")
 
@@ -86,15 +86,6 @@ def build_config(cfg: RtmpConfig) -> str:
         on_publish_url=f"{base}/rtmp/on_publish",
         on_publish_done_url=f"{base}/rtmp/on_publish_done",
         exec_push=exec_push, stat_port=cfg.stat_port)
-
-
-def settings_env(settings: Settings) -> list[tuple[str, str]]:
-    """SPARKCAST_* variables that reproduce `settings` in a child process. Pure."""
-    env = []
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env.append((f"SPARKCAST_{name.upper()}", str(value)))
-    return env
 
 
 def sparkcast_executable() -> str:
@@ -183,7 +174,7 @@ class RtmpServer:
                 "--log-dir", str(self.run_dir / "logs"), "--", "$name", "$addr")
         env = [("PATH", os.environ.get("PATH") or DEFAULT_PATH),
                *[(k, os.environ[k]) for k in PASSED_ENV if os.environ.get(k)],
-               *settings_env(self.settings)]
+               *settings_env(self.settings).items()]
         play_from = ("127.0.0.1",) if _pull_host(self.host).startswith("127.") else (
             "127.0.0.1", _pull_host(self.host))
         return RtmpConfig(prefix=self.run_dir, listen=f"{self.host}:{self.port}",

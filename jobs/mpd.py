@@ -7,6 +7,7 @@ what each choice is for.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -33,6 +34,19 @@ UTC_HTTP_ISO = "urn:mpeg:dash:utc:http-iso:2014"
 def duration(seconds: float) -> str:
     """xs:duration with millisecond precision, e.g. PT30.030S."""
     return f"PT{seconds:.3f}S"
+
+
+_XS_DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?"
+                          r"(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of an xs:duration as MPDs use it (PnDTnHnMnS). Raises ValueError."""
+    m = _XS_DURATION.match(text.strip())
+    if m is None or text.strip() in ("P", "PT"):
+        raise ValueError(f"not an xs:duration: {text!r}")
+    d, h, mi, s = (float(g) if g else 0.0 for g in m.groups())
+    return ((d * 24 + h) * 60 + mi) * 60 + s
 
 
 def date_time(unix: float) -> str:

@@ -33,6 +33,7 @@ BLUEPRINTS: list[tuple[str, str]] = [
     ("serve.admin_streams", "bp"),
     ("serve.admin_comments", "bp"),
     ("serve.admin_notices", "bp"),
+    ("serve.ads", "bp"),
     ("serve.admin_ads", "bp"),
     ("serve.admin_page", "bp"),
     ("serve.openapi", "bp"),

@@ -1,11 +1,14 @@
-"""Admin API for ad metadata (token-guarded). Transcoding a creative and splicing breaks
-into manifests belong to the pipeline (jobs/); this only records what admins schedule.
+"""Admin API for ads (token-guarded): creatives, their upload and transcode, and breaks.
+The transcode is the pipeline's (sparkcast/ads_cli.py, run as a child process); the
+splicing of breaks into manifests is serve/ad_splice.py.
 
     GET    /api/admin/ads/creatives
     POST   /api/admin/ads/creatives {"name", "source_uri", "duration_s"?}          201
     PATCH  /api/admin/ads/creatives/<id> {"name"?, "duration_s"?, "state"?,
                                           "media_stream_id"?}
     DELETE /api/admin/ads/creatives/<id>      deletes it and its breaks
+    PUT    /api/admin/ads/creatives/<id>/source  the video file as the body    200
+    POST   /api/admin/ads/creatives/<id>/transcode   starts `sparkcast ads transcode`  202
     GET    /api/admin/ads/breaks[?stream_id=S]
     POST   /api/admin/ads/breaks {"stream_id", "creative_id",
                                   "position": "preroll"|"midroll"|"live",
@@ -15,13 +18,17 @@ into manifests belong to the pipeline (jobs/); this only records what admins sch
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from hdfs_layout import LayoutError, validate_stream_id
-from serve import audience
+from hdfs_layout import LayoutError, StorageError, validate_stream_id
+from hdfs_layout.layout import ad_source
+from serve import audience, context
 from serve.admin_auth import require_admin
 from serve.db import get_session
 from serve.errors import json_error
@@ -37,6 +44,7 @@ from serve.jsonapi import (
 )
 from serve.models import AdBreak, AdCreative
 from serve.sqltypes import utcnow
+from sparkcast.config import settings_env
 
 bp = api_errors(require_admin(Blueprint("admin_ads", __name__, url_prefix="/api/admin/ads")))
 
@@ -49,7 +57,7 @@ MAX_MEDIA_SECONDS = 7 * 86400.0
 def creative_json(row: AdCreative) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "source_uri": row.source_uri,
             "media_stream_id": row.media_stream_id, "duration_s": row.duration_s,
-            "state": row.state, "created_at": iso(row.created_at)}
+            "state": row.state, "error": row.error, "created_at": iso(row.created_at)}
 
 
 def break_json(row: AdBreak) -> dict[str, Any]:
@@ -176,3 +184,51 @@ def cancel_break(break_id: int) -> Response:
         row.cancelled_at = utcnow()
     session.commit()
     return jsonify(break_json(row))
+
+
+@bp.put("/creatives/" + id_rule("creative_id") + "/source")
+def upload_source(creative_id: int) -> Response:
+    """The creative's video, stored under the root (ads/<id>/source); its source_uri then
+    names it, so the transcode reads what was uploaded."""
+    session = get_session()
+    row = session.get(AdCreative, creative_id)
+    if row is None:
+        return json_error(404, "not_found", f"creative {creative_id} does not exist")
+    limit = context.get().settings.ad_upload_max_bytes
+    if (request.content_length or 0) > limit:
+        return json_error(413, "payload_too_large", f"an ad upload is limited to {limit} bytes")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        return json_error(413, "payload_too_large", f"an ad upload is limited to {limit} bytes")
+    if not data:
+        raise BadRequest("body", "the body must be the creative's video file")
+    storage = context.get().storage
+    try:
+        storage.write(ad_source(creative_id), data)  # atomic: temp name + rename
+    except StorageError as exc:
+        return json_error(503, "storage_unavailable", f"upload not stored: {exc}")
+    row.source_uri = storage.url(ad_source(creative_id))
+    row.state = "uploaded"
+    session.commit()
+    return jsonify(creative_json(row))
+
+
+@bp.post("/creatives/" + id_rule("creative_id") + "/transcode")
+def start_transcode(creative_id: int) -> tuple[Response, int] | Response:
+    """Run `sparkcast ads transcode <id>` in the background with this server's settings;
+    poll the creative for its state (transcoding -> ready | failed)."""
+    session = get_session()
+    row = session.get(AdCreative, creative_id)
+    if row is None:
+        return json_error(404, "not_found", f"creative {creative_id} does not exist")
+    if row.state == "transcoding":
+        return json_error(409, "conflict", f"creative {creative_id} is already transcoding")
+    row.state, row.error = "transcoding", None
+    session.commit()
+    settings = context.get().settings
+    env = {**os.environ, **settings_env(settings)}
+    subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        [sys.executable, "-m", "sparkcast", "ads", "transcode", str(creative_id),
+         "--quiet"], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    return jsonify(creative_json(row)), 202

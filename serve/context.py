@@ -37,6 +37,10 @@ class ServeContext:
         self.local_path = functools.lru_cache(maxsize=65536)(self.storage.local_path)
         self.origins = [o.strip().rstrip("/") for o in s.origins.split(",") if o.strip()]
         self.filler: EdgeFiller | None = None  # see start_filler
+        from serve.ad_schedule import AdSchedule
+        from serve.db import ENGINE_KEY
+
+        self.ads = AdSchedule(app.extensions.get(ENGINE_KEY))
 
 
 def start_filler(app: Flask) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_EXT = "sparkcast.db"
+ENGINE_KEY = _EXT = "sparkcast.db"  # app.extensions key of the Engine
 
 
 class SchemaError(RuntimeError):

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 
-from sparkcast.config import Settings
+from sparkcast.config import Settings, settings_env
 
 # gthread: keep-alive connections (players fetch many segments over one connection) and
 # threads that wait on storage without blocking the worker; see docs/SERVING.md.
@@ -32,11 +32,6 @@ def gunicorn_argv(host: str, port: int, workers: int, threads: int) -> list[str]
         "--config", "python:serve.gunicorn_conf",
         "serve:create_app()",
     ]
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    return {f"SPARKCAST_{k.upper()}": str(v)
-            for k, v in settings.model_dump().items() if v is not None}
 
 
 def run_server(settings: Settings, workers: int, threads: int, dev: bool) -> None:

@@ -9,6 +9,8 @@ built by StreamLayout; anything else is a 404 before storage is touched.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import re
 import time
@@ -18,18 +20,20 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask.blueprints import BlueprintSetupState
-from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
 from hdfs_layout import LayoutError, StorageError, StorageUnavailable, StreamLayout
 from hdfs_layout.layout import AUDIO
-from serve import context, metrics
+from serve import ad_splice, context, metrics
+from serve.ad_schedule import ScheduledBreak
 from serve.cache import etag_of
 from serve.errors import json_error
 from serve.manifests import ManifestError, is_dynamic_mpd, is_live_playlist, redundant_master
 from serve.manifests import rewrite_mpd as _rewrite_mpd
 
 bp = Blueprint("media", __name__)
+log = logging.getLogger(__name__)
 
 MPD_TYPE = "application/dash+xml"
 HLS_TYPE = "application/vnd.apple.mpegurl"
@@ -118,23 +122,97 @@ def _stream_bases(ctx: context.ServeContext, layout: StreamLayout) -> tuple[str,
     return tuple(f"{origin}/{layout.base}/" for origin in ctx.origins)
 
 
+# --- ad breaks (serve/ad_splice.py): the breaks that apply, and the ads' own manifests ---
+
+def _ad_media(ctx: context.ServeContext, ad_stream: str, rendition: str | None
+              ) -> tuple[ad_splice.AdMedia, tuple[str, ...]] | None:
+    """The ad stream's manifests as AdMedia (with the one HLS playlist standing in for
+    `rendition`), and their tags for the memo key; None when the ad cannot be read."""
+    try:
+        layout = StreamLayout(ad_stream)
+        mpd = _load(ctx, layout.manifest, ad_stream, MPD_TYPE, "")
+        text = mpd.read()
+        playlists: dict[str, str] = {}
+        tags = [mpd.etag]
+        if rendition is not None:
+            name = ad_splice.closest_rendition(rendition, ad_splice.representation_ids(text))
+            body = _load(ctx, layout.media_playlist(name), ad_stream, HLS_TYPE, "")
+            playlists[name] = body.read().decode("utf-8")
+            tags.append(body.etag)
+        return ad_splice.AdMedia(ad_stream, ad_splice.ad_duration(text), text,
+                                 playlists), tuple(tags)
+    except (HTTPException, LayoutError, ManifestError, OSError, UnicodeDecodeError) as exc:
+        # an ad that cannot be read is left out: the content still plays
+        log.warning("ad stream %s not spliced: %s", ad_stream, exc)
+        return None
+
+
+def _splices(ctx: context.ServeContext, stream_id: str, raw: MediaBody, rendition: str | None
+             ) -> tuple[list[ad_splice.Splice], tuple[object, ...]]:
+    """The breaks to splice into this manifest (VOD or live ones, as the stored manifest
+    is), and a key naming them and the ads' manifest versions."""
+    breaks: tuple[ScheduledBreak, ...] = ctx.ads.breaks(stream_id)
+    if not breaks:
+        return [], ()
+    live = _memo_flag(("live", raw.path, raw.etag), lambda: _is_live(raw.read()))
+    out, key = [], []
+    for b in breaks:
+        if (b.position == "live") != live:
+            continue
+        media = _ad_media(ctx, b.ad_stream_id, rendition)
+        if media is not None:
+            out.append(ad_splice.Splice(b.break_id, b.at, media[0]))
+            key.append((b, media[1]))
+    return out, tuple(key)
+
+
+def _is_live(text: bytes) -> bool:
+    try:
+        return is_dynamic_mpd(text) if text.lstrip().startswith(b"<") else is_live_playlist(text)
+    except ManifestError:
+        abort(500, "stored manifest is malformed")
+
+
+_flags: dict[tuple[object, ...], bool] = {}
+
+
+def _memo_flag(key: tuple[object, ...], compute: Callable[[], bool]) -> bool:
+    if key not in _flags:
+        if len(_flags) > 1024:
+            _flags.clear()
+        _flags[key] = compute()
+    return _flags[key]
+
+
+def _live_pdt_offset(ctx: context.ServeContext, layout: StreamLayout) -> float:
+    """HLS program date minus DASH presentation time, for the same media (see LiveState)."""
+    try:
+        state = json.loads(ctx.storage.read(layout.live_state))
+        return float(state["anchor"]) - float(state["availability_start"])
+    except (OSError, StorageError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
 def mpd_body(ctx: context.ServeContext, stream_id: str, clock_url: str) -> MediaBody:
-    """The stream's MPD with the configured origins as BaseURLs. Raises NotFound."""
+    """The stream's MPD with its ad breaks spliced in and the configured origins as
+    BaseURLs. Raises NotFound."""
     layout = _layout(stream_id)
     # A cached live MPD is used only while younger than the filler's poll period.
     raw = _load(ctx, layout.manifest, stream_id, MPD_TYPE, "", cache_max_age=1.0)
     bases = _stream_bases(ctx, layout)
+    splices, ads_key = _splices(ctx, stream_id, raw, None)
 
     def build() -> MediaBody:
-        stored = raw.read()
+        text = raw.read()
         try:
-            data, dynamic = _rewrite_mpd(stored, list(bases), clock_url), is_dynamic_mpd(stored)
+            spliced = ad_splice.splice_mpd(text, splices) if splices else text
+            data = _rewrite_mpd(spliced, list(bases), clock_url)
         except ManifestError:
             abort(500, "stored manifest is malformed")
         return _bytes_body(data, MPD_TYPE,
-                           _live_manifest_cache(ctx) if dynamic else VOD_MANIFEST_CACHE)
+                           _live_manifest_cache(ctx) if _is_live(text) else VOD_MANIFEST_CACHE)
 
-    return _memo(("mpd", raw.path, raw.etag, bases, clock_url), build)
+    return _memo(("mpd", raw.path, raw.etag, bases, clock_url, ads_key), build)
 
 
 def playlist_body(ctx: context.ServeContext, stream_id: str, name: str) -> MediaBody:
@@ -147,17 +225,26 @@ def playlist_body(ctx: context.ServeContext, stream_id: str, name: str) -> Media
     raw = _load(ctx, path, stream_id, HLS_TYPE, "", cache_max_age=1.0)
     bases = _stream_bases(ctx, layout)
 
+    splices, ads_key = _splices(ctx, stream_id, raw, name) if name != "master" else ([], ())
+
     def build() -> MediaBody:
-        stored = raw.read()
+        text = raw.read()
         if name == "master":
             # small, and it may belong to a live stream
-            return _bytes_body(redundant_master(stored, list(bases)), HLS_TYPE,
+            return _bytes_body(redundant_master(text, list(bases)), HLS_TYPE,
                                _live_manifest_cache(ctx))
-        live = is_live_playlist(stored)
-        return _bytes_body(stored, HLS_TYPE,
+        live = is_live_playlist(text)
+        if splices:
+            try:
+                offset = _live_pdt_offset(ctx, layout) if live else 0.0
+                text = ad_splice.splice_playlist(text.decode("utf-8"), name, splices,
+                                                 offset).encode("utf-8")
+            except (ManifestError, UnicodeDecodeError, ValueError):
+                abort(500, "stored playlist is malformed")
+        return _bytes_body(text, HLS_TYPE,
                            _live_manifest_cache(ctx) if live else VOD_MANIFEST_CACHE)
 
-    return _memo(("m3u8", raw.path, raw.etag, name, bases), build)
+    return _memo(("m3u8", raw.path, raw.etag, name, bases, ads_key), build)
 
 
 def segment_body(ctx: context.ServeContext, stream_id: str, rendition: str,

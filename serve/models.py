@@ -176,6 +176,7 @@ class AdCreative(Base):
     duration_s: Mapped[float | None] = mapped_column(Double)
     # uploaded | transcoding | ready | failed
     state: Mapped[str] = mapped_column(String(16), default="uploaded")
+    error: Mapped[str | None] = mapped_column(String(500))  # why a transcode failed
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 

@@ -61,6 +61,7 @@ SCHEMAS: dict[str, Schema] = {
                       required=["author", "text"]),
     "CommentPage": _obj({"comments": {"type": "array", "items": _ref("Comment")},
                          "before": _nullable(INT), "since": INT}),
+    "ImpressionIn": _obj({"event": {"enum": ["start", "complete"]}}),
     "ReactionIn": _obj({"kind": {"enum": list(reactions.KINDS)}}),
     "Totals": _obj({"totals": _obj({k: {"type": "integer", "minimum": 0}
                                     for k in reactions.KINDS})}),
@@ -264,6 +265,12 @@ def _paths() -> dict[str, Any]:
                      "requestBody": _json_body("ReactionIn"),
                      "responses": {"202": _json(_obj({"accepted": STR}), "counted"),
                                    **_errors("400", "404", "413", "429", "503")}}},
+        "/api/streams/{stream_id}/ads/{break_id}/impressions": {"post": {
+            "summary": "ad impression beacon (the player, at an ad Period's start and end)",
+            "tags": ["audience"], "parameters": [SID, _path_param("break_id", ID)],
+            "requestBody": _json_body("ImpressionIn"),
+            "responses": {"204": {"description": "counted"},
+                          **_errors("400", "404", "413", "503")}}},
         "/api/streams/{stream_id}/notices": {"get": {
             "summary": "notices active now or later", "tags": ["audience"],
             "parameters": [SID], "responses": {"200": _json(_ref("NoticeList")),

@@ -50,8 +50,8 @@ def _settings(**overrides: Any) -> Settings:
 class ProgressBar:
     """A tqdm bar on stderr fed by (done, total) callbacks; closed even when the step fails."""
 
-    def __init__(self, desc: str, unit: str):
-        self.desc, self.unit = desc, unit
+    def __init__(self, desc: str, unit: str, disable: bool = False):
+        self.desc, self.unit, self.disable = desc, unit, disable
         self.bar: Any = None
 
     def __call__(self, done: int, total: int) -> None:
@@ -59,7 +59,7 @@ class ProgressBar:
 
         if self.bar is None:
             self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr,
-                            dynamic_ncols=True)
+                            dynamic_ncols=True, disable=self.disable)
         if done != self.bar.n or total != self.bar.total:
             self.bar.total = total
             self.bar.n = done
@@ -209,6 +209,10 @@ from sparkcast.live_cli import demo, live, live_ingest  # noqa: E402
 main.add_command(live_ingest)
 main.add_command(live)
 main.add_command(demo)
+
+from sparkcast.ads_cli import ads  # noqa: E402
+
+main.add_command(ads)
 
 
 if __name__ == "__main__":

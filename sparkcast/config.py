@@ -89,6 +89,10 @@ class Settings(BaseSettings):
                                                              "before a live stream ends")
     dvr_seconds: float = Field(300.0, gt=0)
 
+    # ads
+    ad_upload_max_bytes: int = Field(512 * 1024 * 1024, ge=1,
+                                     description="largest ad creative an admin may upload")
+
     @field_validator("ladder")
     @classmethod
     def _check_ladder(cls, v: str) -> str:
@@ -121,3 +125,9 @@ def load_settings(**overrides: object) -> Settings:
     Raises pydantic.ValidationError naming the field at fault.
     """
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """SPARKCAST_* variables that reproduce `settings` in a child process. Pure."""
+    return {f"SPARKCAST_{name.upper()}": str(value)
+            for name, value in settings.model_dump().items() if value is not None}

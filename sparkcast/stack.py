@@ -19,8 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from ingest.rtmp import RtmpServer, free_port, settings_env, sparkcast_executable
-from sparkcast.config import Settings
+from ingest.rtmp import RtmpServer, free_port, sparkcast_executable
+from sparkcast.config import Settings, settings_env
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
@@ -52,7 +52,7 @@ class LiveStack:
         self.settings = settings.model_copy(update={"port": settings.port or free_port()})
         self.run_dir = Path(run_dir)
         self.master = master
-        self.env = {**os.environ, **dict(settings_env(self.settings)),
+        self.env = {**os.environ, **settings_env(self.settings),
                     "SPARK_LOCAL_IP": "127.0.0.1"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.rtmp: RtmpServer | None = None

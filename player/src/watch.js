@@ -7,7 +7,7 @@
  * window.sparkcastPlayer exposes state for tests and the audience scripts:
  * engine, errors[], stalls[] (ms), switches[] ({t, height} rendered), requests[] ({t, height}
  * chosen by ABR for the next downloads), height, live, waitingSince, startupMs, liveLatency()
- * (seconds behind the live edge, dash.js only).
+ * (seconds behind the live edge, dash.js only), ads {current, started[], completed[]}.
  */
 (function () {
   "use strict";
@@ -35,6 +35,36 @@
 
   function requested(height) {
     state.requests.push({ t: performance.now(), height });
+  }
+
+  // ---- ad breaks spliced in by the origin (serve/ad_splice.py): a DASH Period whose id is
+  // "ad-<break id>", or HLS segments under an EXT-X-DATERANGE of CLASS com.sparkcast.ad.
+  // "start" is counted when an ad begins to play, "complete" when it played to its end
+  // (seeking out of it counts no completion).
+  state.ads = { current: null, started: [], completed: [] };
+  const AD_ID = /^ad-(\d+)$/;
+
+  function beacon(breakId, event) {
+    (event === "start" ? state.ads.started : state.ads.completed).push(breakId);
+    const url = "/api/streams/" + encodeURIComponent(root.dataset.streamId) + "/ads/" +
+      breakId + "/impressions";
+    fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
+                 body: JSON.stringify({ event }), keepalive: true }).catch(() => {});
+  }
+
+  function inAd(breakId, completedPrevious) {
+    const cur = state.ads.current;
+    if (breakId === cur) return;
+    if (cur !== null && completedPrevious) beacon(cur, "complete");
+    state.ads.current = breakId;
+    $("ad-badge").hidden = breakId === null;
+    root.classList.toggle("in-ad", breakId !== null);
+    if (breakId !== null) beacon(breakId, "start");
+  }
+
+  function adOfPeriod(info) {
+    const m = info && AD_ID.exec(String(info.id));
+    return m ? Number(m[1]) : null;
   }
 
   // ---- engines: each sets state.levels() / state.setLevel(id|"auto") / state.toLive()
@@ -68,6 +98,12 @@
     player.on(ev.QUALITY_CHANGE_RENDERED, (e) => {
       if (e.mediaType === "video") switched(e.newRepresentation && e.newRepresentation.height);
     });
+    player.on(ev.PERIOD_SWITCH_COMPLETED, (e) => {
+      const from = e.fromStreamInfo;
+      const played = !from || !Number.isFinite(from.duration) ||
+        video.currentTime >= from.start + from.duration - 1.0;
+      inAd(adOfPeriod(e.toStreamInfo), played);
+    });
     player.on(ev.STREAM_INITIALIZED, () => {
       state.live = player.isDynamic();
       fillQualities(player.getRepresentationsByType("video")
@@ -96,6 +132,20 @@
                                               bitrate: l.bitrate })));
     });
     hls.on(Hls.Events.LEVEL_LOADED, (_e, d) => { state.live = !!d.details.live; showLive(); });
+    let adEnd = null;
+    hls.on(Hls.Events.FRAG_CHANGED, (_e, d) => {
+      const f = d.frag, details = hls.levels[f.level] && hls.levels[f.level].details;
+      let id = null;
+      for (const r of Object.values((details && details.dateRanges) || {})) {
+        const start = r.startDate && r.startDate.getTime();
+        if (r.class === "com.sparkcast.ad" && f.programDateTime >= start - 1 &&
+            f.programDateTime < start + 1000 * (r.duration || 0) - 1) {
+          id = adOfPeriod(r);
+          adEnd = start + 1000 * (r.duration || 0);
+        }
+      }
+      inAd(id, f.programDateTime >= (adEnd || 0) - 1500);
+    });
     hls.on(Hls.Events.LEVEL_SWITCHING, (_e, d) => requested(hls.levels[d.level].height));
     hls.on(Hls.Events.LEVEL_SWITCHED, (_e, d) => switched(hls.levels[d.level].height));
     hls.loadSource(root.dataset.hls);

@@ -6,9 +6,9 @@ import sys
 
 from click.testing import CliRunner
 
-from serve.gunicorn_run import gunicorn_argv, settings_env
+from serve.gunicorn_run import gunicorn_argv
 from sparkcast.cli import main
-from sparkcast.config import Settings
+from sparkcast.config import Settings, settings_env
 
 
 def test_gunicorn_argv():

@@ -1,0 +1,40 @@
+"""Ad impressions: the player's beacon when an ad break starts and when it completes.
+
+    POST /api/streams/<id>/ads/<break id>/impressions  {"event": "start"|"complete"}  204
+
+The player knows a break by its DASH Period id ("ad-<break id>", serve/ad_splice.py).
+Each beacon is one atomic `UPDATE ... SET n = n + 1`, so concurrent viewers never lose a
+count; the totals are in the admin API (GET /api/admin/ads/breaks).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from sqlalchemy import update
+
+from serve.db import get_session
+from serve.errors import json_error
+from serve.jsonapi import BadRequest, api_errors, id_rule, read_json
+from serve.models import AdBreak
+
+bp = api_errors(Blueprint("ads", __name__, url_prefix="/api/streams/<stream_id>/ads"))
+
+EVENTS = {"start": AdBreak.impressions_started, "complete": AdBreak.impressions_completed}
+MAX_BODY = 256
+
+
+@bp.post("/" + id_rule("break_id") + "/impressions")
+def impression(stream_id: str, break_id: int) -> Response:
+    data = read_json(MAX_BODY)
+    event = data.get("event")
+    if event not in EVENTS:
+        raise BadRequest("event", f"field 'event' must be one of {', '.join(EVENTS)}")
+    column = EVENTS[event]
+    session = get_session()
+    done = session.execute(
+        update(AdBreak).where(AdBreak.id == break_id, AdBreak.stream_id == stream_id)
+        .values({column.key: column + 1}))
+    session.commit()
+    if done.rowcount == 0:
+        return json_error(404, "not_found", f"stream {stream_id!r} has no ad break {break_id}")
+    return Response(status=204)
