@@ -100,7 +100,8 @@ def stack(tmp_path_factory):
             p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p))
         settings = Settings(root=(tmp / "root").as_uri(),
                             database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=CHUNK_SECONDS, ladder="240:300k,180:200k", port=0, rtmp_port=0,
+                            chunk_seconds=CHUNK_SECONDS, ladder="240:300k,180:200k", port=0,
+                            rtmp_port=0,
                             live_end_timeout=15, x264_preset="ultrafast")
         s = LiveStack(settings, tmp / "run")
         s.start()  # returns once the live job's streaming query runs
