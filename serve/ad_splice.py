@@ -409,8 +409,8 @@ def _splice_live(segments: list[_Segment], rendition: str, splices: Sequence[Spl
         first = next((first_seq + i for i, d in enumerate(dates) if d >= when - _EPS), None)
         if first is None:  # after the window: not listed yet
             continue
-        if first == first_seq and dates[0] > when + step:  # began before the window
-            first = first_seq - math.ceil((dates[0] - when - _EPS) / step)
+        if first == first_seq:  # may have begun before the window: count back slots
+            first -= math.floor((dates[0] - when + _EPS) / step)
         _, ads = _ad_segments(sp.ad, rendition)
         if any(first + k in slots for k in range(len(ads))):
             continue  # overlaps an earlier break: the earlier one wins

@@ -1,6 +1,6 @@
 """Live in headless Chromium against the real live system (issue 6, "live" bullet).
 
-test_serve_browser.py proves live playback against tests/serve/live_sim.py; this module
+test_serve_browser.py proves live playback against tests/live_sim.py; this module
 runs the real thing: an ffmpeg publisher over RTMP -> nginx-rtmp -> the live chunker ->
 the Spark live job -> `sparkcast serve` -> /watch/<id> in Chromium (sparkcast.stack).
 

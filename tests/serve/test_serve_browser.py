@@ -184,7 +184,7 @@ def _metric_sum(text: str, name: str, labels: str) -> float:
 
 
 def test_simulated_live_starts_fast_near_the_edge_from_memory(vod_root, tmp_path, page_factory):
-    """Live, before the live job exists: tests/serve/live_sim.py publishes the VOD in real
+    """Live, before the live job exists: tests/live_sim.py publishes the VOD in real
     time. Playback starts within 5 s, stays within 2 segments + suggestedPresentationDelay
     of the live edge, the edge segments come from the cache, DVR and LIVE button work."""
     root = tmp_path / "live-root"
