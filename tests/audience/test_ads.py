@@ -20,6 +20,7 @@ import pytest
 import requests
 from flask import Flask
 from lxml import etree
+from PIL import Image
 from sqlalchemy import Engine
 
 from conftest import VOD
@@ -185,6 +186,15 @@ def _ad_then_content(page, bid: int, shot: str) -> None:
     page.wait_for_timeout(1500)
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     page.locator("#video-box").screenshot(path=str(ARTIFACTS_DIR / shot))
+    # measured on the picture: the ad's SMPTE bars (grey at the left, blue at the right of
+    # the top band), which the content (testsrc2) never shows there
+    with Image.open(ARTIFACTS_DIR / shot) as img:
+        rgb = img.convert("RGB")
+        w, h = rgb.size
+        left = rgb.getpixel((w // 14, h // 3))
+        right = rgb.getpixel((w * 13 // 14, h // 3))
+    assert min(left) > 150 and max(left) - min(left) < 40, f"not the ad's grey bar: {left}"
+    assert right[2] > 150 and right[0] < 80 and right[1] < 80, f"not the ad's blue: {right}"
     wait(page, f"() => sparkcastPlayer.ads.completed.includes({bid}) && "
                "sparkcastPlayer.ads.current === null", 30, "ad did not complete")
     assert not page.is_visible("#ad-badge")
