@@ -1,4 +1,5 @@
-"""Shared fixtures: generated media, a local[2] Spark session, a fresh storage root."""
+"""Shared fixtures: generated media, a local[2] Spark session, a fresh storage root, and
+the one headless Chromium of the run."""
 
 from __future__ import annotations
 
@@ -56,3 +57,30 @@ def cli_env(root: Path) -> dict[str, str]:
     env.update(SPARKCAST_ROOT=root.as_uri(), SPARK_LOCAL_IP="127.0.0.1",
                SPARKCAST_CONFIG=str(root / "no-config.toml"))
     return env
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright never downloads a browser here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One Chromium for the whole run: Playwright's sync API allows one instance per
+    thread, so every browser test shares this one (each opens its own context)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[test]'")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    from serve.player import DEFAULT_PLAYER_DIR, VENDOR
+
+    missing = [f for f in VENDOR.values() if not (DEFAULT_PLAYER_DIR / f).is_file()]
+    if missing:
+        pytest.fail(f"player libraries missing ({missing[0]}): run `npm ci --prefix player`")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from audience_ids import STREAM, VOD
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
@@ -16,8 +17,6 @@ from serve import create_app
 from serve.admin_auth import create_token
 from serve.db import session_scope
 from sparkcast.config import Settings
-
-STREAM = "show"
 
 
 def make_stream(root: Path, stream_id: str = STREAM) -> None:
@@ -78,14 +77,7 @@ def live_url(app: Flask) -> Iterator[str]:
     thread.join(10)
 
 
-# --- browser tests: a real VOD and headless Chromium ---------------------------------------
-
-VOD = "audvod"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run",
-                 "--autoplay-policy=no-user-gesture-required"]
-
+# --- browser tests: a real VOD (the `browser` fixture is tests/conftest.py's) ---------
 
 @pytest.fixture(scope="session")
 def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -108,19 +100,3 @@ def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if proc.returncode != 0:
         pytest.fail(f"sparkcast submit failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return root
-
-
-@pytest.fixture(scope="session")
-def browser():
-    import os
-
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: pip install -e '.[test]'")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()

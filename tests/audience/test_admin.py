@@ -4,11 +4,11 @@ reads the body; streams, ads and blocks CRUD; the /admin page."""
 from __future__ import annotations
 
 import pytest
+from audience_ids import STREAM
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from conftest import STREAM
 from serve.admin_auth import create_token, revoke_token
 from serve.db import session_scope
 

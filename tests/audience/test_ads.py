@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import requests
+from audience_ids import VOD
 from flask import Flask
 from lxml import etree
 from PIL import Image
 from sqlalchemy import Engine
 
-from conftest import VOD
 from live_sim import LiveSimulator
 from serve import create_app
 from sparkcast.config import Settings

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from audience_ids import VOD
 from flask import Flask
 from sqlalchemy import Engine, select
 
 from clusters.mariadb import MariaDB
-from conftest import VOD
 from serve import create_app
 from serve.db import session_scope
 from serve.models import Comment

@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 import requests
+from audience_ids import STREAM
 from sqlalchemy import Engine, func, select
 
 from clusters.mariadb import MariaDB
-from conftest import STREAM
 from serve.db import session_scope
 from serve.models import Comment
 

@@ -4,9 +4,9 @@ answering like the view."""
 from __future__ import annotations
 
 import pytest
+from audience_ids import STREAM
 from flask import Flask
 
-from conftest import STREAM
 from serve.notices import Notice, current
 from serve.ratelimit import RateLimiter
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import io
 
 import pytest
+from audience_ids import STREAM
 from flask.testing import FlaskClient
 
-from conftest import STREAM
 from serve import audience
 
 URL = f"/api/streams/{STREAM}/comments"

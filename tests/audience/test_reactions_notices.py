@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from audience_ids import STREAM
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from conftest import STREAM
 from serve import events, reactions
 from serve.db import make_engine, session_scope, upgrade
 from serve.models import ReactionCount, Stream

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from servetools import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     VOD_ID,
     VOD_LADDER,
     VOD_SOURCE,
@@ -83,22 +81,3 @@ def server_factory(vod_root: Path) -> Iterator[Callable[..., Server]]:
 def server(server_factory) -> Server:
     """One gunicorn instance shared by the tests that only read."""
     return server_factory("--workers", "2", "--threads", "4")
-
-
-@pytest.fixture(scope="session")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("playwright is not installed: pip install -e '.[test]'")
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from serve.player import DEFAULT_PLAYER_DIR, VENDOR
-
-    missing = [f for f in VENDOR.values() if not (DEFAULT_PLAYER_DIR / f).is_file()]
-    if missing:
-        pytest.fail(f"player libraries missing ({missing[0]}): run `npm ci --prefix player`")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()

@@ -21,10 +21,6 @@ VOD_ID = "servevod"
 VOD_SOURCE = SourceSpec(name="serve-vod", width=640, height=360, seconds=60.0, gop_seconds=2.0)
 VOD_LADDER = "360:800k,240:400k:baseline"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run",
-                 "--autoplay-policy=no-user-gesture-required"]
 
 
 def free_port() -> int:

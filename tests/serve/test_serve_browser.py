@@ -14,9 +14,10 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-from live_sim import LiveSimulator
 from PIL import Image, ImageStat
 from servetools import ARTIFACTS, VOD_ID, free_port, start_server
+
+from live_sim import LiveSimulator
 
 pytestmark = pytest.mark.browser
 
