@@ -98,7 +98,8 @@ SCHEMAS: dict[str, Schema] = {
                           "last_used_at", "publishing"]),
     "Creative": _obj({"id": INT, "name": STR, "source_uri": STR,
                       "media_stream_id": _nullable(STR), "duration_s": _nullable(NUM),
-                      "state": {"enum": list(STATES)}, "created_at": TIME}),
+                      "state": {"enum": list(STATES)}, "error": _nullable(STR),
+                      "created_at": TIME}),
     "CreativeIn": _obj({"name": {"type": "string", "minLength": 1, "maxLength": 200},
                         "source_uri": {"type": "string", "minLength": 1, "maxLength": 1024},
                         "duration_s": NUM}, required=["name", "source_uri"]),
@@ -383,6 +384,18 @@ def _admin_paths() -> dict[str, Any]:
             "delete": _admin({"summary": "delete with its breaks",
                               "parameters": [_path_param("creative_id", ID)],
                               "responses": ok(_ref("Creative"))})},
+        "/api/admin/ads/creatives/{creative_id}/source": {
+            "put": _admin({"summary": "upload the creative's video (the body is the file)",
+                           "parameters": [_path_param("creative_id", ID)],
+                           "requestBody": {"required": True, "content": {
+                               "application/octet-stream": {"schema": {
+                                   "type": "string", "format": "binary"}}}},
+                           "responses": ok(_ref("Creative"))}, "413")},
+        "/api/admin/ads/creatives/{creative_id}/transcode": {
+            "post": _admin({"summary": "transcode the creative in the background "
+                                       "(poll its state)",
+                            "parameters": [_path_param("creative_id", ID)],
+                            "responses": ok(_ref("Creative"), "202")}, "409")},
         "/api/admin/ads/breaks": {
             "get": _admin({"summary": "ad breaks", "parameters": [sid_q],
                            "responses": ok(lst("breaks", "AdBreak"))}),
