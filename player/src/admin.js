@@ -15,10 +15,11 @@
   async function api(method, path, body) {
     const token = sessionStorage.getItem(KEY);
     if (!token) throw new Error("type an admin token first");
+    const raw = body instanceof Blob;  // a file upload goes as it is
     const resp = await fetch("/api/admin" + path, {
       method, headers: Object.assign({ Authorization: "Bearer " + token },
-                                     body ? { "Content-Type": "application/json" } : {}),
-      body: body ? JSON.stringify(body) : undefined,
+                                     body && !raw ? { "Content-Type": "application/json" } : {}),
+      body: raw ? body : body ? JSON.stringify(body) : undefined,
     });
     const data = await resp.json().catch(() => ({}));
     if (!resp.ok) {
@@ -75,7 +76,9 @@
                   button("unblock", () => api("DELETE", "/blocks/" + b.id)));
       });
       fill("creatives", creatives, (li, c) => {
-        li.append(el("span", "#" + c.id + " " + c.name + " (" + c.state + ") "),
+        li.append(el("span", "#" + c.id + " " + c.name + " (" + c.state +
+                             (c.error ? ": " + c.error : "") + ") "),
+                  button("transcode", () => api("POST", "/ads/creatives/" + c.id + "/transcode")),
                   button("delete", () => api("DELETE", "/ads/creatives/" + c.id)));
       });
       $("current-stream").textContent = current ? "· " + current : "";
@@ -114,7 +117,9 @@
     });
     fill("breaks", breaks, (li, b) => {
       li.append(el("span", b.position + " creative #" + b.creative_id + " started " +
-                           b.impressions_started + ", completed " + b.impressions_completed));
+                           b.impressions_started + ", completed " + b.impressions_completed +
+                           (b.cancelled_at ? " (cancelled)" : " ")));
+      if (!b.cancelled_at) li.append(button("cancel", () => api("DELETE", "/ads/breaks/" + b.id)));
     });
   }
 
@@ -147,8 +152,22 @@
     return "notice published";
   });
   onSubmit("creative-form", async (f) => {
-    await api("POST", "/ads/creatives", { name: f.get("name"), source_uri: f.get("source_uri") });
-    return "creative registered";
+    const file = f.get("file");
+    const hasFile = file && file.size > 0;
+    if (!hasFile && !f.get("source_uri")) throw new Error("choose a file or give a source URI");
+    const c = await api("POST", "/ads/creatives",
+                        { name: f.get("name"), source_uri: f.get("source_uri") || "upload" });
+    if (hasFile) await api("PUT", "/ads/creatives/" + c.id + "/source", file);
+    await api("POST", "/ads/creatives/" + c.id + "/transcode");
+    return "creative #" + c.id + " transcoding";
+  });
+  onSubmit("break-form", async (f) => {
+    if (!current) throw new Error("select a stream first");
+    const position = f.get("position");
+    const body = { stream_id: current, creative_id: Number(f.get("creative_id")), position };
+    if (position === "midroll") body.offset_s = Number(f.get("offset_s") || 0);
+    await api("POST", "/ads/breaks", body);
+    return "break scheduled";
   });
   $("login").addEventListener("submit", (ev) => {
     ev.preventDefault();

@@ -347,3 +347,35 @@ def test_admin_ad_calls_need_a_token(live_url: str) -> None:
                          ("post", "/api/admin/ads/creatives/1/transcode")):
         r = requests.request(method, live_url + path, data=b"x" * 10, timeout=10)
         assert r.status_code == 401, (path, r.status_code)
+
+
+@pytest.mark.browser
+@pytest.mark.heavy
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_admin_page_uploads_transcodes_and_schedules_an_ad(live_url: str, token: str, auth,
+                                                           page, tmp_path: Path) -> None:
+    requests.get(f"{live_url}/api/streams/{VOD}/comments", timeout=10)  # gives it a row
+    source = make_ad_source(tmp_path / "page.mp4")
+    page.goto(f"{live_url}/admin")
+    page.fill("#token", token)
+    page.press("#token", "Enter")
+    page.wait_for_selector(f"#streams li b:text('{VOD}')", timeout=10_000)
+    page.fill("#creative-form input[name=name]", "from the page")
+    page.set_input_files("#creative-form input[name=file]", str(source))
+    page.click("#creative-form button[type=submit]")
+    page.wait_for_function("() => /from the page \\(ready\\)/.test("
+                           "document.getElementById('creatives').textContent)",
+                           timeout=600_000, polling=1000)
+    row = next(c for c in requests.get(f"{live_url}/api/admin/ads/creatives", headers=auth,
+                                       timeout=10).json()["creatives"]
+               if c["name"] == "from the page")
+    assert row["source_uri"].endswith(f"/ads/{row['id']}/source")
+    page.fill("#break-form input[name=creative_id]", str(row["id"]))
+    page.select_option("#break-form select[name=position]", "midroll")
+    page.fill("#break-form input[name=offset_s]", "6")
+    page.click("#break-form button[type=submit]")
+    page.wait_for_selector(f"#breaks li:has-text('midroll creative #{row['id']}')",
+                           timeout=10_000)
+    time.sleep(1.1)
+    mpd = requests.get(f"{live_url}/streams/{VOD}/manifest.mpd", timeout=10).content
+    assert any(p[0].startswith("ad-") for p in periods(mpd)), periods(mpd)
