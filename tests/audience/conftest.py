@@ -100,3 +100,17 @@ def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if proc.returncode != 0:
         pytest.fail(f"sparkcast submit failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return root
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page that records the URLs it requests (`page.requested`) and dismisses
+    dialogs, noting their text (`page.dialogs`: a payload that ran would open one)."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = ctx.new_page()
+    page.requested = []  # type: ignore[attr-defined]
+    page.dialogs = []  # type: ignore[attr-defined]
+    page.on("request", lambda r: page.requested.append(r.url))
+    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+    yield page
+    ctx.close()

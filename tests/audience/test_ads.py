@@ -24,6 +24,7 @@ from lxml import etree
 from PIL import Image
 from sqlalchemy import Engine
 
+from browser_tools import wait_js
 from live_sim import LiveSimulator
 from serve import create_app
 from sparkcast.config import Settings
@@ -155,23 +156,10 @@ def test_creative_not_ready_is_not_spliced(live_url: str, auth) -> None:
 
 # --- in Chromium -------------------------------------------------------------------------
 
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    page.requested = []  # type: ignore[attr-defined]
-    page.on("request", lambda r: page.requested.append(r.url))
-    yield page
-    ctx.close()
-
-
 def wait(page, predicate: str, timeout: float, what: str) -> None:
-    try:
-        page.wait_for_function(predicate, timeout=timeout * 1000, polling=200)
-    except Exception as exc:  # noqa: BLE001 - say what the page showed instead
-        state = page.evaluate("() => [sparkcastPlayer.ads, sparkcastPlayer.errors, "
-                              "document.getElementById('video').currentTime]")
-        pytest.fail(f"{what} within {timeout} s; page state {state} ({exc})")
+    wait_js(page, predicate, timeout, what,
+            "() => [sparkcastPlayer.ads, sparkcastPlayer.errors, "
+            "document.getElementById('video').currentTime]")
 
 
 def video_numbers(urls: list[str], stream: str) -> list[int]:

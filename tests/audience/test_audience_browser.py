@@ -14,6 +14,7 @@ from audience_ids import VOD
 from flask import Flask
 from sqlalchemy import Engine, select
 
+from browser_tools import wait_js
 from clusters.mariadb import MariaDB
 from serve import create_app
 from serve.db import session_scope
@@ -38,23 +39,10 @@ def app(database_url: str, vod_root: Path, engine: Engine, tmp_path: Path,
                       {"TESTING": True, "EDGE_FILLER": False})
 
 
-@pytest.fixture
-def page(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 720})
-    page = ctx.new_page()
-    page.dialogs = []  # type: ignore[attr-defined]
-    page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    yield page
-    ctx.close()
-
-
 def wait(page, predicate: str, timeout: float, what: str) -> None:
-    try:
-        page.wait_for_function(predicate, timeout=timeout * 1000, polling=200)
-    except Exception as exc:  # noqa: BLE001 - say what the page showed instead
-        state = page.evaluate("() => [window.sparkcastAudience, window.sparkcastPlayer && "
-                              "window.sparkcastPlayer.errors]")
-        pytest.fail(f"{what} within {timeout} s; page state {state} ({exc})")
+    wait_js(page, predicate, timeout, what,
+            "() => [window.sparkcastAudience, window.sparkcastPlayer && "
+            "window.sparkcastPlayer.errors]")
 
 
 def test_comment_payloads_are_shown_as_text_and_run_nothing(live_url: str, page) -> None:

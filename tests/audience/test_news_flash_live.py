@@ -44,6 +44,7 @@ import pytest
 import requests
 from lxml import etree
 
+from browser_tools import wait_js
 from hdfs_layout import StreamLayout, open_storage
 from jobs.live_reduce import LiveState
 from jobs.mpd import date_time
@@ -255,16 +256,6 @@ class _Poller(threading.Thread):
 
 # --- the test ----------------------------------------------------------------------------
 
-def _wait_js(page, predicate: str, timeout: float, what: str) -> None:
-    try:
-        page.wait_for_function(predicate, timeout=timeout * 1000, polling=200)
-    except Exception as exc:  # noqa: BLE001 - report the player's state, not Playwright's
-        state = page.evaluate("() => window.sparkcastPlayer && [sparkcastPlayer.errors, "
-                              "document.getElementById('video').currentTime]")
-        raise AssertionError(f"{what} within {timeout} s; player: {state} "
-                             f"({type(exc).__name__})") from None
-
-
 def test_news_flash_reaches_manifests_and_screen_within_5s(stack, browser):
     try:
         _check(stack, browser)
@@ -301,13 +292,13 @@ def _check(stack: LiveStack, browser) -> None:
         page.on("pageerror", lambda e: page_errors.append(str(e)))
         page.add_init_script(PROBE)
         page.goto(f"{base}/watch/{STREAM}")
-        _wait_js(page, "() => window.sparkcastPlayer && sparkcastPlayer.everPlayed", 30,
+        wait_js(page, "() => window.sparkcastPlayer && sparkcastPlayer.everPlayed", 30,
                  "live playback did not start")
         t_play = page.evaluate("() => document.getElementById('video').currentTime")
-        _wait_js(page, f"() => document.getElementById('video').currentTime > {t_play} + 0.5",
+        wait_js(page, f"() => document.getElementById('video').currentTime > {t_play} + 0.5",
                  15, "currentTime did not move")
         assert page.evaluate("() => sparkcastPlayer.live") is True
-        _wait_js(page, "() => window.sparkcastAudience && "
+        wait_js(page, "() => window.sparkcastAudience && "
                        "['sse', 'poll'].includes(sparkcastAudience.feed)", 10,
                  "the audience feed did not connect")
 

@@ -31,6 +31,7 @@ from lxml import etree
 from servetools import ARTIFACTS
 from test_serve_browser import NOW, _picture_spread
 
+from browser_tools import wait_js
 from hdfs_layout import StreamLayout, open_storage
 from sparkcast.config import Settings
 from sparkcast.stack import LiveStack, ffmpeg_available
@@ -117,14 +118,6 @@ def _lag(mpd: etree._Element) -> float:
     return time.time() - ast.timestamp() - _video_timeline(mpd)[1]
 
 
-def _wait_js(page, predicate: str, timeout: float, what: str) -> None:
-    try:
-        page.wait_for_function(predicate, timeout=timeout * 1000, polling=200)
-    except Exception as exc:  # noqa: BLE001 - report the player's state, not Playwright's
-        raise AssertionError(f"{what} within {timeout} s; player state: "
-                             f"{page.evaluate(NOW)} ({type(exc).__name__})") from None
-
-
 def test_real_live_starts_fast_and_stays_near_the_edge(stack, browser):
     try:
         _check_live_playback(stack, browser)
@@ -145,8 +138,8 @@ def _join(browser, stack: LiveStack) -> dict:
     page.add_init_script(PROBE)
     page.goto(f"{stack.base_url}/watch/{STREAM}")
     try:
-        _wait_js(page, "() => window.__probe && __probe.advancedAt !== null", 20,
-                 "live playback did not start")
+        wait_js(page, "() => window.__probe && __probe.advancedAt !== null", 20,
+                "live playback did not start", NOW)
         probe = page.evaluate("() => window.__probe")
         # Where the start-up time went: the page's requests (ms since navigation start).
         loads = page.evaluate("""() => performance.getEntriesByType('resource')
