@@ -50,7 +50,8 @@ def listed_end(mpd_bytes: bytes) -> float:
     for period in root.iterfind("d:Period", NS):
         m = re.fullmatch(r"PT([\d.]+)S", period.get("start", "PT0S"))
         start = float(m.group(1)) if m else 0.0
-        tpl = period.find("d:AdaptationSet[@contentType='video']/d:SegmentTemplate", NS)
+        # ours has it on the AdaptationSet, ffmpeg's dash muxer on each Representation
+        tpl = period.find("d:AdaptationSet[@contentType='video']//d:SegmentTemplate", NS)
         scale, pto = int(tpl.get("timescale")), int(tpl.get("presentationTimeOffset", 0))
         t = 0
         for s in tpl.find("d:SegmentTimeline", NS):
@@ -151,8 +152,10 @@ def main() -> None:
     os.environ.setdefault("SPARKCAST_CONFIG", "/nonexistent/sparkcast.toml")
     with tempfile.TemporaryDirectory(prefix="sparkcast-live-bench-") as tmp:
         work = Path(tmp)
-        results = {f"sparkcast, {c} s chunks": run_sparkcast(float(c), args.seconds, work)
-                   for c in args.chunks.split(",")}
+        results = {}
+        for c in args.chunks.split(","):
+            results[f"sparkcast, {c} s chunks"] = r = run_sparkcast(float(c), args.seconds, work)
+            print(f"{c} s chunks: {r}", file=sys.stderr, flush=True)  # kept if a later run fails
         ref = run_reference(args.seconds, work)
     print(f"{args.seconds:g} s of 720p30 published; ladder {LADDER}; {os.cpu_count()} cores")
     print(f"{'run':26} {'(a) med':>8} {'(a) p95':>8} {'(b) med':>8} {'(b) p95':>8} "

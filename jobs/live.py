@@ -22,7 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import all_index_dirs, live_checkpoint_dir, streams_dir
@@ -154,19 +154,31 @@ class LiveJob:
 
     # the micro-batch --------------------------------------------------------------------------
 
+    @staticmethod
+    def batch_options(job: JobOptions, chunks: int, cores: int) -> JobOptions:
+        """Per-chunk tasks decode once for all rungs, but a batch of one chunk then runs on
+        one core while the others idle: the chunk's latency is its whole ladder in series.
+        So a batch with fewer chunks than cores gets a task per chunk x rendition (the
+        rungs in parallel); a backlog (more chunks per batch) goes back to per-chunk tasks,
+        the cheaper form. Pure."""
+        if job.task_grouping == "chunk" and chunks < cores:
+            return replace(job, task_grouping="rendition")
+        return job
+
     def process(self, chunks: list[ChunkRecord], batch_id: int) -> None:
         started = time.monotonic()
         by_stream: dict[str, list[ChunkRecord]] = defaultdict(list)
         for c in chunks:
             by_stream[c.stream_id].append(c)
         tasks = []
+        sc = self.spark.sparkContext
+        job = self.batch_options(self.options.job, len(chunks), sc.defaultParallelism)
         with self.lock:
             for stream_id, recs in by_stream.items():
                 st = self._stream(stream_id)
-                renditions = self.options.job.renditions_from(st.source)
+                renditions = job.renditions_from(st.source)
                 tasks += plan_tasks(st.source, sorted(recs, key=lambda c: c.seq), renditions,
-                                    self.options.job, self.storage_config)
-        sc = self.spark.sparkContext
+                                    job, self.storage_config)
         segments = (sc.parallelize(tasks, numSlices=max(1, len(tasks))).flatMap(run_task)
                     .collect() if tasks else [])
         with self.lock:

@@ -245,3 +245,14 @@ def test_notices_ride_in_the_mpd_and_the_playlists():
             'START-DATE="2027-01-15T08:00:05.500Z",DURATION=10.000,'
             "X-SPARKCAST-TEXT=\"Breaking: 'quotes' and lines\"") in media
     assert "#EXT-X-ENDLIST" not in media and "#EXT-X-PROGRAM-DATE-TIME:" in media
+
+
+def test_live_batch_runs_one_chunks_rungs_in_parallel_and_a_backlog_per_chunk():
+    from jobs.live import LiveJob
+    from jobs.encode import AudioCodec, VideoCodec
+    from jobs.transcode import JobOptions
+
+    job = JobOptions(lambda s: (), VideoCodec(), AudioCodec(), 2.0)
+    assert LiveJob.batch_options(job, chunks=1, cores=2).task_grouping == "rendition"
+    assert LiveJob.batch_options(job, chunks=2, cores=2).task_grouping == "chunk"
+    assert LiveJob.batch_options(job, chunks=5, cores=2) is job
