@@ -36,6 +36,11 @@ from jobs.transcode import JobOptions, plan_tasks, run_task
 from jobs.transcode_map import StorageConfig
 
 log = logging.getLogger("sparkcast.live")
+
+# Measured on 2 cores, 720p 3-rung ladder: one chunk's rungs in parallel cut a 10 s chunk's
+# latency from 17 to 10.5 s, and raised a 2 s chunk's from 6 to 13 s (a backlog formed).
+SPLIT_RUNGS_MIN_SECONDS = 6.0
+
 READY = "live query started"  # logged once the query runs (sparkcast.stack waits for it)
 
 
@@ -155,13 +160,15 @@ class LiveJob:
     # the micro-batch --------------------------------------------------------------------------
 
     @staticmethod
-    def batch_options(job: JobOptions, chunks: int, cores: int) -> JobOptions:
-        """Per-chunk tasks decode once for all rungs, but a batch of one chunk then runs on
-        one core while the others idle: the chunk's latency is its whole ladder in series.
-        So a batch with fewer chunks than cores gets a task per chunk x rendition (the
-        rungs in parallel); a backlog (more chunks per batch) goes back to per-chunk tasks,
-        the cheaper form. Pure."""
-        if job.task_grouping == "chunk" and chunks < cores:
+    def batch_options(job: JobOptions, chunks: list[ChunkRecord], cores: int) -> JobOptions:
+        """Per-chunk tasks decode once for all rungs, but a batch of one long chunk then
+        runs on one core while the others idle: its latency is the whole ladder in series.
+        So a batch of fewer chunks than cores, of chunks at least SPLIT_RUNGS_MIN_SECONDS
+        long, gets a task per chunk x rendition (the rungs in parallel). Short chunks keep
+        per-chunk tasks: their extra decodes and process starts cost more than the
+        parallelism gives (docs/BENCHMARKS.md, "Live latency"). Pure."""
+        if (job.task_grouping == "chunk" and 0 < len(chunks) < cores
+                and min(c.duration for c in chunks) >= SPLIT_RUNGS_MIN_SECONDS):
             return replace(job, task_grouping="rendition")
         return job
 
@@ -172,7 +179,7 @@ class LiveJob:
             by_stream[c.stream_id].append(c)
         tasks = []
         sc = self.spark.sparkContext
-        job = self.batch_options(self.options.job, len(chunks), sc.defaultParallelism)
+        job = self.batch_options(self.options.job, chunks, sc.defaultParallelism)
         with self.lock:
             for stream_id, recs in by_stream.items():
                 st = self._stream(stream_id)

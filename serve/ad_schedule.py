@@ -1,8 +1,11 @@
 """The ad breaks that apply to a stream's manifests, read from the database.
 
 Manifests are polled (live: every ~2 s per viewer), so the answer is kept for a second
-per stream; and the video must not depend on the database: when it is down the last
-answer stands (or none), and the manifests go out unspliced rather than not at all.
+per stream; and the video must not depend on the database. Once a stream has an answer,
+a manifest request never waits for the database: a stale answer is returned at once and
+refreshed by a background thread (a hung database cannot hold up manifests). When the
+database is down the last answer stands (or none), and the manifests go out unspliced
+rather than not at all.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class AdSchedule:
         self._known: dict[str, tuple[float, tuple[ScheduledBreak, ...]]] = {}
         self._lock = threading.Lock()
         self._down_since: float | None = None
+        self._refreshing: set[str] = set()
 
     def breaks(self, stream_id: str) -> tuple[ScheduledBreak, ...]:
         if self.engine is None:
@@ -63,8 +67,19 @@ class AdSchedule:
         now = time.monotonic()
         with self._lock:
             hit = self._known.get(stream_id)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
+            stale = hit is None or now - hit[0] >= self.ttl
+            refresh = stale and hit is not None and stream_id not in self._refreshing
+            if refresh:
+                self._refreshing.add(stream_id)
+        if hit is None:
+            return self._fetch(stream_id)  # a stream's first request: wait for the answer
+        if refresh:
+            threading.Thread(target=self._fetch, args=(stream_id,), daemon=True,
+                             name=f"ad-schedule-{stream_id}").start()
+        return hit[1]
+
+    def _fetch(self, stream_id: str) -> tuple[ScheduledBreak, ...]:
+        started = time.monotonic()
         try:
             with Session(self.engine) as session:
                 value = scheduled_breaks(session, stream_id)
@@ -72,13 +87,16 @@ class AdSchedule:
             if self._down_since is None:
                 log.warning("ad breaks unavailable (%s); manifests keep the last known ones",
                             type(exc).__name__)
-            self._down_since = now
+            self._down_since = started
+            with self._lock:
+                hit = self._known.get(stream_id)
             value = hit[1] if hit is not None else ()
-            now += RETRY_DOWN_SECONDS - self.ttl
+            started += RETRY_DOWN_SECONDS - self.ttl
         else:
             self._down_since = None
         with self._lock:
             if len(self._known) > 4096:
                 self._known.clear()
-            self._known[stream_id] = (now, value)
+            self._known[stream_id] = (started, value)
+            self._refreshing.discard(stream_id)
         return value

@@ -247,12 +247,20 @@ def test_notices_ride_in_the_mpd_and_the_playlists():
     assert "#EXT-X-ENDLIST" not in media and "#EXT-X-PROGRAM-DATE-TIME:" in media
 
 
-def test_live_batch_runs_one_chunks_rungs_in_parallel_and_a_backlog_per_chunk():
-    from jobs.live import LiveJob
+def test_live_batch_splits_rungs_only_for_a_lone_long_chunk():
+    from ingest.records import ChunkRecord
     from jobs.encode import AudioCodec, VideoCodec
+    from jobs.live import LiveJob
     from jobs.transcode import JobOptions
 
     job = JobOptions(lambda s: (), VideoCodec(), AudioCodec(), 2.0)
-    assert LiveJob.batch_options(job, chunks=1, cores=2).task_grouping == "rendition"
-    assert LiveJob.batch_options(job, chunks=2, cores=2).task_grouping == "chunk"
-    assert LiveJob.batch_options(job, chunks=5, cores=2) is job
+
+    def chunks(n: int, seconds: float) -> list[ChunkRecord]:
+        return [ChunkRecord("s", i, f"raw/{i}", start_frame=i * 30 * int(seconds),
+                            frames=30 * int(seconds), skip=0, start=i * seconds,
+                            duration=seconds, bytes=1, wallclock=0.0) for i in range(n)]
+
+    assert LiveJob.batch_options(job, chunks(1, 10.0), cores=2).task_grouping == "rendition"
+    assert LiveJob.batch_options(job, chunks(1, 2.0), cores=2) is job  # short: per chunk
+    assert LiveJob.batch_options(job, chunks(2, 10.0), cores=2) is job  # a backlog
+    assert LiveJob.batch_options(job, [], cores=2) is job

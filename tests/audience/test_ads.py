@@ -98,6 +98,17 @@ def impressions(base: str, auth: dict[str, str], break_id: int) -> tuple[int, in
     return row["impressions_started"], row["impressions_completed"]
 
 
+def served_mpd(base: str, stream: str, until, timeout: float = 5.0) -> bytes:
+    """The served MPD once `until(periods)` holds (the schedule is re-read in the background
+    about once a second, so a change shows on a later request); the last one otherwise."""
+    deadline = time.time() + timeout
+    while True:
+        mpd = requests.get(f"{base}/streams/{stream}/manifest.mpd", timeout=10).content
+        if until(periods(mpd)) or time.time() > deadline:
+            return mpd
+        time.sleep(0.2)
+
+
 def periods(mpd: bytes) -> list[tuple[str, str]]:
     root = etree.fromstring(mpd)
     return [(p.get("id"), p.get("start")) for p in root.findall("d:Period", NS)]
@@ -125,8 +136,7 @@ def test_breaks_reach_both_manifests_and_leave_with_cancel(live_url: str, auth) 
     plain = requests.get(f"{live_url}/streams/{VOD}/manifest.mpd", timeout=10).content
     cid = ready_creative(live_url, auth)
     bid = schedule(live_url, auth, VOD, cid, position="midroll", offset_s=6)
-    time.sleep(1.1)  # the schedule is re-read once a second
-    spliced = requests.get(f"{live_url}/streams/{VOD}/manifest.mpd", timeout=10).content
+    spliced = served_mpd(live_url, VOD, lambda ps: len(ps) > 1)
     assert [p[0] for p in periods(spliced)] == [periods(plain)[0][0], f"ad-{bid}",
                                                 f"{periods(plain)[0][0]}-{bid}"]
     hls = requests.get(f"{live_url}/streams/{VOD}/180p.m3u8", timeout=10).text
@@ -140,8 +150,7 @@ def test_breaks_reach_both_manifests_and_leave_with_cancel(live_url: str, auth) 
         if uri:
             assert requests.head(requests.compat.urljoin(base, uri), timeout=10).ok, uri
     requests.delete(f"{live_url}/api/admin/ads/breaks/{bid}", headers=auth, timeout=10)
-    time.sleep(1.1)
-    again = requests.get(f"{live_url}/streams/{VOD}/manifest.mpd", timeout=10).content
+    again = served_mpd(live_url, VOD, lambda ps: len(ps) == 1)
     assert periods(again) == periods(plain)
 
 
@@ -149,8 +158,8 @@ def test_creative_not_ready_is_not_spliced(live_url: str, auth) -> None:
     r = requests.post(f"{live_url}/api/admin/ads/creatives", headers=auth, timeout=10,
                       json={"name": "pending", "source_uri": "file:///x.mp4"})
     schedule(live_url, auth, VOD, r.json()["id"], position="preroll")
-    time.sleep(1.1)
-    mpd = requests.get(f"{live_url}/streams/{VOD}/manifest.mpd", timeout=10).content
+    time.sleep(1.5)  # long enough for a refresh to have shown it, were it spliced
+    mpd = served_mpd(live_url, VOD, lambda ps: len(ps) > 1, timeout=2.0)
     assert len(periods(mpd)) == 1
 
 
@@ -198,7 +207,7 @@ def test_vod_midroll_plays_the_ad_then_the_content_from_the_cut(live_url: str, a
                                                                  page) -> None:
     cid = ready_creative(live_url, auth)
     bid = schedule(live_url, auth, VOD, cid, position="midroll", offset_s=6)
-    time.sleep(1.1)
+    served_mpd(live_url, VOD, lambda ps: len(ps) > 1)  # the player reads it once (VOD)
     page.goto(f"{live_url}/watch/{VOD}?engine=dash")
     _ad_then_content(page, bid, "ad-vod-midroll.png")
     ads = video_numbers(page.requested, AD_STREAM)
@@ -241,8 +250,7 @@ def test_live_break_plays_the_ad_and_returns_to_the_live_programme(
         wait(page, "() => sparkcastPlayer.everPlayed", 15, "live playback did not start")
         cid = ready_creative(base, auth)
         bid = schedule(base, auth, "liveads", cid, position="live")  # now
-        time.sleep(1.1)
-        mpd = requests.get(f"{base}/streams/liveads/manifest.mpd", timeout=10).content
+        mpd = served_mpd(base, "liveads", lambda ps: len(ps) > 1)
         assert [p[0] for p in periods(mpd)] == ["p0", f"ad-{bid}", f"p0-{bid}"], periods(mpd)
         before = video_numbers(page.requested, "liveads")
         _ad_then_content(page, bid, "ad-live-break.png")
@@ -364,6 +372,35 @@ def test_admin_page_uploads_transcodes_and_schedules_an_ad(live_url: str, token:
     page.click("#break-form button[type=submit]")
     page.wait_for_selector(f"#breaks li:has-text('midroll creative #{row['id']}')",
                            timeout=10_000)
-    time.sleep(1.1)
-    mpd = requests.get(f"{live_url}/streams/{VOD}/manifest.mpd", timeout=10).content
+    mpd = served_mpd(live_url, VOD, lambda ps: len(ps) > 1)
     assert any(p[0].startswith("ad-") for p in periods(mpd)), periods(mpd)
+
+
+# --- the schedule never holds up a manifest -------------------------------------------------
+
+def test_schedule_answers_from_memory_while_the_database_hangs(tmp_path: Path) -> None:
+    """A database that accepts connections and never answers (a hung server): once a
+    stream has an answer, manifests get it at once while a background refresh waits."""
+    import socket
+
+    from serve.ad_schedule import AdSchedule
+    from serve.db import ensure_schema, make_engine
+
+    good = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    ensure_schema(good)
+    schedule = AdSchedule(good, ttl=0.1)
+    assert schedule.breaks("show") == ()  # first answer, from the real database
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(8)  # accepts, never speaks: the MySQL handshake waits for connect_timeout
+    try:
+        schedule.engine = make_engine(
+            f"mysql+mysqldb://u:p@127.0.0.1:{hung.getsockname()[1]}/db")
+        time.sleep(0.2)
+        for _ in range(20):
+            started = time.monotonic()
+            assert schedule.breaks("show") == ()
+            assert time.monotonic() - started < 0.05
+            time.sleep(0.05)
+    finally:
+        hung.close()
