@@ -203,13 +203,16 @@ def _ad_then_content(page, bid: int, shot: str) -> None:
 
 
 @pytest.mark.browser
-def test_vod_midroll_plays_the_ad_then_the_content_from_the_cut(live_url: str, auth,
-                                                                 page) -> None:
+@pytest.mark.parametrize("player", ["dash", "hls"])
+def test_vod_midroll_plays_the_ad_then_the_content_from_the_cut(live_url: str, auth, page,
+                                                                 player: str) -> None:
     cid = ready_creative(live_url, auth)
     bid = schedule(live_url, auth, VOD, cid, position="midroll", offset_s=6)
     served_mpd(live_url, VOD, lambda ps: len(ps) > 1)  # the player reads it once (VOD)
-    page.goto(f"{live_url}/watch/{VOD}?engine=dash")
-    _ad_then_content(page, bid, "ad-vod-midroll.png")
+    page.goto(f"{live_url}/watch/{VOD}?engine={player}")
+    _ad_then_content(page, bid, f"ad-vod-midroll-{player}.png")
+    assert page.evaluate("() => sparkcastPlayer.engine") == {"dash": "dash",
+                                                             "hls": "hls.js"}[player]
     ads = video_numbers(page.requested, AD_STREAM)
     assert ads[:3] == [0, 1, 2], ads  # the whole 5 s ad: 2 + 2 + 1 s
     content = video_numbers(page.requested, VOD)
