@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Blueprint, Response, abort, current_app, request
 from flask.blueprints import BlueprintSetupState
@@ -104,18 +105,19 @@ def _bytes_body(data: bytes, content_type: str, cache_control: str) -> MediaBody
     return MediaBody(data, None, len(data), etag_of(data), content_type, cache_control)
 
 
-_derived: dict[tuple[object, ...], MediaBody] = {}
+_derived: dict[tuple[object, ...], object] = {}
+T = TypeVar("T")
 
 
-def _memo(key: tuple[object, ...], build: Callable[[], MediaBody]) -> MediaBody:
-    """A manifest as served, remembered per stored version (its tag) and edit parameters:
-    polled manifests are then answered without reading, parsing or hashing anything."""
-    body = _derived.get(key)
-    if body is None:
+def _memo(key: tuple[object, ...], build: Callable[[], T]) -> T:
+    """What `build` derives from stored manifests (a manifest as served, a parsed ad),
+    remembered per stored version (its tag in `key`): polled manifests are then answered
+    without reading, parsing or hashing anything."""
+    if key not in _derived:
         if len(_derived) > 1024:  # stale versions of live manifests pile up: start over
             _derived.clear()
-        body = _derived[key] = build()
-    return body
+        _derived[key] = build()
+    return _derived[key]  # type: ignore[return-value]
 
 
 def _stream_bases(ctx: context.ServeContext, layout: StreamLayout) -> tuple[str, ...]:
@@ -131,16 +133,19 @@ def _ad_media(ctx: context.ServeContext, ad_stream: str, rendition: str | None
     try:
         layout = StreamLayout(ad_stream)
         mpd = _load(ctx, layout.manifest, ad_stream, MPD_TYPE, "")
-        text = mpd.read()
-        playlists: dict[str, str] = {}
-        tags = [mpd.etag]
-        if rendition is not None:
-            name = ad_splice.closest_rendition(rendition, ad_splice.representation_ids(text))
-            body = _load(ctx, layout.media_playlist(name), ad_stream, HLS_TYPE, "")
-            playlists[name] = body.read().decode("utf-8")
-            tags.append(body.etag)
-        return ad_splice.AdMedia(ad_stream, ad_splice.ad_duration(text), text,
-                                 playlists), tuple(tags)
+
+        def parse() -> ad_splice.AdMedia:
+            # a re-transcoded ad rewrites its MPD too, so the MPD's tag names the version
+            text = mpd.read()
+            playlists: dict[str, str] = {}
+            if rendition is not None:
+                name = ad_splice.closest_rendition(rendition,
+                                                   ad_splice.representation_ids(text))
+                playlists[name] = _load(ctx, layout.media_playlist(name), ad_stream, HLS_TYPE,
+                                        "").read().decode("utf-8")
+            return ad_splice.AdMedia(ad_stream, ad_splice.ad_duration(text), text, playlists)
+
+        return _memo(("ad", ad_stream, mpd.path, mpd.etag, rendition), parse), (mpd.etag,)
     except (HTTPException, LayoutError, ManifestError, OSError, UnicodeDecodeError) as exc:
         # an ad that cannot be read is left out: the content still plays
         log.warning("ad stream %s not spliced: %s", ad_stream, exc)
@@ -154,7 +159,7 @@ def _splices(ctx: context.ServeContext, stream_id: str, raw: MediaBody, renditio
     breaks: tuple[ScheduledBreak, ...] = ctx.ads.breaks(stream_id)
     if not breaks:
         return [], ()
-    live = _memo_flag(("live", raw.path, raw.etag), lambda: _is_live(raw.read()))
+    live = _memo(("live", raw.path, raw.etag), lambda: _is_live(raw.read()))
     out, key = [], []
     for b in breaks:
         if (b.position == "live") != live:
@@ -171,17 +176,6 @@ def _is_live(text: bytes) -> bool:
         return is_dynamic_mpd(text) if text.lstrip().startswith(b"<") else is_live_playlist(text)
     except ManifestError:
         abort(500, "stored manifest is malformed")
-
-
-_flags: dict[tuple[object, ...], bool] = {}
-
-
-def _memo_flag(key: tuple[object, ...], compute: Callable[[], bool]) -> bool:
-    if key not in _flags:
-        if len(_flags) > 1024:
-            _flags.clear()
-        _flags[key] = compute()
-    return _flags[key]
 
 
 def _live_pdt_offset(ctx: context.ServeContext, layout: StreamLayout) -> float:
