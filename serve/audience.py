@@ -14,12 +14,14 @@ import threading
 import time
 
 from flask import Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hdfs_layout import LayoutError, StreamLayout
 from serve import context
+from serve.comment_writer import CommentWriter
+from serve.db import ENGINE_KEY
 from serve.models import Stream, ViewerBlock
 from serve.ratelimit import RateLimiter
 
@@ -42,18 +44,22 @@ class Audience:
                                             burst=max(1, int(s.reactions_per_second)))
         # Streams whose row exists: checked once per process, not per comment.
         self.known: set[str] = set()
+        self.engine: Engine = app.extensions[ENGINE_KEY]
+        self.comment_writer = CommentWriter(self.engine)
         self._blocks: tuple[float, frozenset[tuple[str, str | None]]] = (-1e9, frozenset())
         self._lock = threading.Lock()
 
     def forget_stream(self, stream_id: str) -> None:
         self.known.discard(stream_id)
 
-    def is_blocked(self, session: Session, viewer_id: str, stream_id: str) -> bool:
-        """Whether `viewer_id` may not comment on `stream_id` (blocks cached BLOCKS_TTL s)."""
+    def is_blocked(self, viewer_id: str, stream_id: str) -> bool:
+        """Whether `viewer_id` may not comment on `stream_id` (blocks cached BLOCKS_TTL s).
+        Raises SQLAlchemyError when the cache is stale and the database is down."""
         at, blocks = self._blocks
         if time.monotonic() - at > BLOCKS_TTL:
-            rows = session.execute(select(ViewerBlock.viewer_id, ViewerBlock.stream_id))
-            blocks = frozenset((v, s) for v, s in rows)
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(ViewerBlock.viewer_id, ViewerBlock.stream_id))
+                blocks = frozenset((v, s) for v, s in rows)
             self._blocks = (time.monotonic(), blocks)
         return (viewer_id, stream_id) in blocks or (viewer_id, None) in blocks
 

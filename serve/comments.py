@@ -12,32 +12,47 @@
 Text is stored exactly as written; every renderer must escape it (the player uses
 textContent). A viewer is identified by the `sparkcast_viewer` cookie this module sets
 (random, HttpOnly): moderation blocks that id, and the public API never shows it.
+
+Writes go through the process's `CommentWriter` (serve/comment_writer.py: concurrent
+comments share one transaction), and a well-formed POST to a known stream is answered by
+`CommentFastPath`, a WSGI layer in front of Flask, as reactions and segments are.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
+from werkzeug.http import dump_cookie, parse_cookie
 
 from serve import audience
+from serve.comment_writer import NewComment, StoredComment
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import (
+    DB_DOWN,
+    DB_RETRY_AFTER,
     BadRequest,
     api_errors,
     client_key,
+    hand_back,
     int_arg,
     iso,
     read_json,
+    retry_after,
+    small_body,
     string_field,
     too_many,
+    wsgi_error,
+    wsgi_json,
 )
 from serve.models import Comment, ViewerBlock
 from serve.sqltypes import utcnow
@@ -52,6 +67,7 @@ MAX_PAGE = 200
 STATUSES = ("visible", "hidden", "deleted")
 VIEWER_COOKIE = "sparkcast_viewer"
 _REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+BLOCKED = "you cannot comment on this stream"
 
 
 class CommentNotFound(LookupError):
@@ -66,27 +82,6 @@ class Page:
 
 
 # --- queries (the caller owns the transaction) -------------------------------------------
-
-def add_comment(session: Session, stream_id: str, author: str, text: str, viewer_id: str,
-                client_ref: str | None) -> tuple[Comment, bool]:
-    """Store a comment and commit: (row, True), or (the stored row, False) when
-    `client_ref` was already used on this stream. Raises SQLAlchemyError."""
-    row = Comment(stream_id=stream_id, author=author, text=text, viewer_id=viewer_id,
-                  client_ref=client_ref, status="visible", created_at=utcnow())
-    session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        if client_ref is None:
-            raise
-        existing = session.scalars(select(Comment).where(
-            Comment.stream_id == stream_id, Comment.client_ref == client_ref)).first()
-        if existing is None:
-            raise
-        return existing, False
-    return row, True
-
 
 def page(session: Session, stream_id: str, *, since: int | None = None,
          before: int | None = None, limit: int = PAGE,
@@ -132,7 +127,7 @@ def block_viewer(session: Session, viewer_id: str, stream_id: str | None,
     return row
 
 
-def public_json(row: Comment) -> dict[str, Any]:
+def public_json(row: Comment | StoredComment) -> dict[str, Any]:
     return {"id": row.id, "stream_id": row.stream_id, "author": row.author, "text": row.text,
             "created_at": iso(row.created_at)}
 
@@ -141,27 +136,12 @@ def admin_json(row: Comment) -> dict[str, Any]:
     return {**public_json(row), "status": row.status, "viewer_id": row.viewer_id}
 
 
-# --- views -------------------------------------------------------------------------------
+# --- the write path (shared by the view and the fast path) ------------------------------
 
-def _viewer_id() -> tuple[str, bool]:
-    """(viewer id, whether it is new and the cookie must be set)."""
-    current = request.cookies.get(VIEWER_COOKIE, "")
-    if _REF.match(current) and len(current) >= 16:
-        return current, False
-    return "v_" + secrets.token_urlsafe(16), True
-
-
-@bp.post("/comments")
-def post(stream_id: str) -> Response | tuple[Response, int]:
-    session = get_session()
-    try:
-        audience.ensure_stream(session, stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
-    wait = audience.get().comment_limiter.take(client_key())
-    if wait:
-        return too_many(wait, "comments")
-    data = read_json(MAX_BODY)
+def parse_new(data: object) -> tuple[str, str, str | None]:
+    """(author, text, client_ref) of a POSTed comment. Raises BadRequest naming the field."""
+    if not isinstance(data, dict):
+        raise BadRequest("body", "body must be a JSON object")
     author = string_field(data, "author", required=True, max_len=MAX_AUTHOR, strip=True)
     text = string_field(data, "text", required=True, max_len=MAX_TEXT)
     if not text.strip():
@@ -169,21 +149,51 @@ def post(stream_id: str) -> Response | tuple[Response, int]:
     client_ref = string_field(data, "client_ref", required=False, max_len=64) or None
     if client_ref is not None and not _REF.match(client_ref):
         raise BadRequest("client_ref", "field 'client_ref' must be 1-64 of A-Z a-z 0-9 _ -")
-    viewer_id, new_viewer = _viewer_id()
-    if audience.get().is_blocked(session, viewer_id, stream_id):
-        return json_error(403, "viewer_blocked", "you cannot comment on this stream")
+    return author, text, client_ref
+
+
+def viewer_id(cookie: str | None) -> tuple[str, bool]:
+    """(viewer id, whether it is new and the cookie must be set) from the cookie's value."""
+    if cookie and _REF.match(cookie) and len(cookie) >= 16:
+        return cookie, False
+    return "v_" + secrets.token_urlsafe(16), True
+
+
+def viewer_cookie(value: str) -> str:
+    return dump_cookie(VIEWER_COOKIE, value, max_age=365 * 86400, httponly=True,
+                       samesite="Lax")
+
+
+def created_status(stored: StoredComment) -> int:
+    return 201 if stored.created else 200  # 200: a retry of a comment already stored
+
+
+# --- views -------------------------------------------------------------------------------
+
+@bp.post("/comments")
+def post(stream_id: str) -> Response | tuple[Response, int]:
+    aud = audience.get()
     try:
-        row, created = add_comment(session, stream_id, author, text, viewer_id, client_ref)
-    except IntegrityError:  # the stream was deleted meanwhile (foreign key)
-        session.rollback()
-        audience.get().forget_stream(stream_id)
+        audience.ensure_stream(get_session(), stream_id)
+    except audience.NoSuchStream:
         return json_error(404, "not_found", "no such stream")
-    resp = jsonify(public_json(row))
-    resp.status_code = 201 if created else 200
+    wait = aud.comment_limiter.take(client_key())
+    if wait:
+        return too_many(wait, "comments")
+    author, text, client_ref = parse_new(read_json(MAX_BODY))
+    viewer, new_viewer = viewer_id(request.cookies.get(VIEWER_COOKIE))
+    if aud.is_blocked(viewer, stream_id):
+        return json_error(403, "viewer_blocked", BLOCKED)
+    try:
+        stored = aud.comment_writer.add(NewComment(stream_id, author, text, viewer, client_ref))
+    except IntegrityError:  # the stream was deleted meanwhile (foreign key)
+        aud.forget_stream(stream_id)
+        return json_error(404, "not_found", "no such stream")
+    resp = jsonify(public_json(stored))
+    resp.status_code = created_status(stored)
     resp.headers["Cache-Control"] = "no-store"
     if new_viewer:
-        resp.set_cookie(VIEWER_COOKIE, viewer_id, max_age=365 * 86400, httponly=True,
-                        samesite="Lax")
+        resp.headers["Set-Cookie"] = viewer_cookie(viewer)
     return resp
 
 
@@ -204,3 +214,64 @@ def list_(stream_id: str) -> Response:
                     "before": result.before, "since": result.since})
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# --- WSGI fast path ------------------------------------------------------------------------
+
+_PATH = re.compile(r"^/api/streams/([A-Za-z0-9][A-Za-z0-9_-]{0,63})/comments$")
+_ENDPOINT = "comments.post"
+
+
+class CommentFastPath:
+    """Answers a well-formed comment POST to a stream this process knows without Flask's
+    dispatch (comment writes are the audience API's hot path, next to reactions). Every
+    error but 429/403/503 (an unknown stream, a bad body) goes on to the Flask view, which
+    owns validation and the error answers."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.next = app, wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        m = _PATH.match(environ.get("PATH_INFO", ""))
+        if m is None or environ["REQUEST_METHOD"] != "POST":
+            return self.next(environ, start_response)
+        stream_id = m.group(1)
+        aud = audience.get(self.app)
+        raw = small_body(environ, MAX_BODY) if stream_id in aud.known else None
+        if raw is None:
+            return self.next(environ, start_response)
+        try:
+            author, text, client_ref = parse_new(json.loads(raw))
+        except ValueError:  # JSON, UTF-8 or a field: the view names what is wrong
+            hand_back(environ, raw)
+            return self.next(environ, start_response)
+        wait = aud.comment_limiter.take(environ.get("REMOTE_ADDR") or "unknown")
+        if wait:
+            return wsgi_error(start_response, "429 Too Many Requests", "rate_limited",
+                              "too many comments; retry later", _ENDPOINT,
+                              [("Retry-After", retry_after(wait))])
+        viewer, new_viewer = viewer_id(parse_cookie(environ).get(VIEWER_COOKIE))
+        try:
+            if aud.is_blocked(viewer, stream_id):
+                return wsgi_error(start_response, "403 Forbidden", "viewer_blocked", BLOCKED,
+                                  _ENDPOINT)
+            stored = aud.comment_writer.add(
+                NewComment(stream_id, author, text, viewer, client_ref))
+        except IntegrityError:
+            aud.forget_stream(stream_id)
+            return wsgi_error(start_response, "404 Not Found", "not_found", "no such stream",
+                              _ENDPOINT)
+        except SQLAlchemyError:
+            return wsgi_error(start_response, "503 Service Unavailable",
+                              "database_unavailable", DB_DOWN, _ENDPOINT,
+                              [("Retry-After", str(DB_RETRY_AFTER))])
+        status = "201 Created" if stored.created else "200 OK"
+        extra = [("Set-Cookie", viewer_cookie(viewer))] if new_viewer else []
+        return wsgi_json(start_response, status, public_json(stored), _ENDPOINT, extra)
+
+
+@bp.record_once
+def _install_fast_path(state: Any) -> None:
+    if state.app.config.get("COMMENTS_FAST_PATH", True):
+        state.app.wsgi_app = CommentFastPath(state.app, state.app.wsgi_app)

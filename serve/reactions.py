@@ -15,7 +15,6 @@ process already knows is answered by `ReactionFastPath`, a WSGI layer in front o
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
@@ -30,10 +29,21 @@ from sqlalchemy.dialects.mysql import insert as mysql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from serve import audience, metrics
+from serve import audience
 from serve.db import get_session
 from serve.errors import json_error
-from serve.jsonapi import BadRequest, api_errors, client_key, read_json, too_many
+from serve.jsonapi import (
+    BadRequest,
+    api_errors,
+    client_key,
+    hand_back,
+    read_json,
+    retry_after,
+    small_body,
+    too_many,
+    wsgi_error,
+    wsgi_json,
+)
 from serve.models import ReactionCount
 
 bp = api_errors(Blueprint("reactions", __name__, url_prefix="/api/streams/<stream_id>"))
@@ -155,7 +165,7 @@ def get_totals(stream_id: str) -> Response:
 # --- WSGI fast path ------------------------------------------------------------------------
 
 _PATH = re.compile(r"^/api/streams/([A-Za-z0-9][A-Za-z0-9_-]{0,63})/reactions$")
-_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+_ENDPOINT = "reactions.post"
 
 
 class ReactionFastPath:
@@ -172,40 +182,27 @@ class ReactionFastPath:
         if m is None or environ["REQUEST_METHOD"] != "POST":
             return self.next(environ, start_response)
         aud = audience.get(self.app)
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if m.group(1) not in aud.known or not 0 < length <= MAX_BODY:
+        raw = small_body(environ, MAX_BODY) if m.group(1) in aud.known else None
+        if raw is None:
             return self.next(environ, start_response)
-        raw = environ["wsgi.input"].read(length)
         try:
             kind = json.loads(raw).get("kind")
         except (ValueError, AttributeError):
             kind = None
         if kind not in KINDS:
-            environ["wsgi.input"] = io.BytesIO(raw)  # let the view answer 400
+            hand_back(environ, raw)  # let the view answer 400
             return self.next(environ, start_response)
         wait = aud.reaction_limiter.take(environ.get("REMOTE_ADDR") or "unknown")
         if wait:
-            body = json.dumps({"error": {"code": "rate_limited",
-                                         "message": "too many reactions; retry later"}})
-            return self._answer(start_response, "429 Too Many Requests", body,
-                                [("Retry-After", str(max(1, int(wait + 0.999))))])
+            return wsgi_error(start_response, "429 Too Many Requests", "rate_limited",
+                              "too many reactions; retry later", _ENDPOINT,
+                              [("Retry-After", retry_after(wait))])
         from serve import events
 
         hub = events.get(self.app)
         hub.counter.add(m.group(1), kind)
         hub.start()
-        return self._answer(start_response, "202 Accepted", json.dumps({"accepted": kind}))
-
-    @staticmethod
-    def _answer(start_response: Callable[..., Any], status: str, body: str,
-                extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-        data = body.encode()
-        start_response(status, [*_HEADERS, ("Content-Length", str(len(data))), *(extra or [])])
-        metrics.count_request("reactions.post", status[:3], "reactions", len(data))
-        return [data]
+        return wsgi_json(start_response, "202 Accepted", {"accepted": kind}, _ENDPOINT)
 
 
 @bp.record_once
