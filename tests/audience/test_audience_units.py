@@ -62,3 +62,35 @@ def test_reaction_answers_are_the_same_with_and_without_the_fast_path(
     assert 429 in codes and limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1
     assert limited.json["error"]["code"] == "rate_limited"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("fast", [True, False])
+def test_comment_answers_are_the_same_with_and_without_the_fast_path(
+        settings, engine, fast: bool) -> None:
+    from serve import create_app
+
+    app: Flask = create_app(settings, {"TESTING": True, "EDGE_FILLER": False,
+                                       "COMMENTS_FAST_PATH": fast})
+    client = app.test_client()
+    url = f"/api/streams/{STREAM}/comments"
+    assert app.test_client().post(url, json={"author": "a", "text": "1"}).status_code == 201
+    ok = client.post(url, json={"author": " bo ", "text": "<b>x</b>", "client_ref": "r1"})
+    assert ok.status_code == 201 and ok.headers["Cache-Control"] == "no-store"
+    assert {k: ok.json[k] for k in ("author", "text", "stream_id")} == {
+        "author": "bo", "text": "<b>x</b>", "stream_id": STREAM}
+    assert "sparkcast_viewer=" in ok.headers["Set-Cookie"]
+    assert "HttpOnly" in ok.headers["Set-Cookie"]
+    again = client.post(url, json={"author": "bo", "text": "<b>x</b>", "client_ref": "r1"})
+    assert (again.status_code, again.json) == (200, ok.json)
+    assert "Set-Cookie" not in again.headers  # the test client sent the cookie back
+    bad = client.post(url, json={"author": "a", "text": " "})
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "text"
+    assert client.post(url, data="{", content_type="application/json").json["error"][
+        "code"] == "invalid_body"
+    codes = [client.post(url, json={"author": "a", "text": "t"}).status_code
+             for _ in range(10)]
+    limited = client.post(url, json={"author": "a", "text": "t"})
+    assert 429 in codes and limited.status_code == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert limited.json["error"]["code"] == "rate_limited"
