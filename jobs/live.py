@@ -161,15 +161,19 @@ class LiveJob:
 
     @staticmethod
     def batch_options(job: JobOptions, chunks: list[ChunkRecord], cores: int) -> JobOptions:
-        """Per-chunk tasks decode once for all rungs, but a batch of one long chunk then
-        runs on one core while the others idle: its latency is the whole ladder in series.
-        So a batch of fewer chunks than cores, of chunks at least SPLIT_RUNGS_MIN_SECONDS
-        long, gets a task per chunk x rendition (the rungs in parallel). Short chunks keep
-        per-chunk tasks: their extra decodes and process starts cost more than the
-        parallelism gives (docs/BENCHMARKS.md, "Live latency"). Pure."""
-        if (job.task_grouping == "chunk" and 0 < len(chunks) < cores
-                and min(c.duration for c in chunks) >= SPLIT_RUNGS_MIN_SECONDS):
+        """Per-chunk tasks decode once for all rungs, but a batch of fewer chunks than cores
+        then leaves cores idle while its latency is the whole ladder in series. So such a
+        batch spreads each chunk over the spare cores: chunks of at least
+        SPLIT_RUNGS_MIN_SECONDS get a task per chunk x rendition (the rungs in parallel);
+        shorter ones keep one task each, whose x264 encoders get the spare cores as threads
+        (three decodes and process starts per 2 s chunk cost more than they give).
+        Measured in docs/BENCHMARKS.md, "Live latency". Pure."""
+        if job.task_grouping != "chunk" or not 0 < len(chunks) < cores:
+            return job
+        if min(c.duration for c in chunks) >= SPLIT_RUNGS_MIN_SECONDS:
             return replace(job, task_grouping="rendition")
+        if job.video.threads == 1:
+            return replace(job, video=replace(job.video, threads=cores // len(chunks)))
         return job
 
     def process(self, chunks: list[ChunkRecord], batch_id: int) -> None:
@@ -302,10 +306,12 @@ class LiveJob:
                  .trigger(processingTime=f"{self.options.trigger_seconds} seconds")
                  .start())
         log.info("%s: watching %s", READY, self.storage.url(all_index_dirs()))
+        logged = -1
         try:
             while not stop.is_set():
                 if query.awaitTermination(1.0):
                     break
+                logged = _log_progress(query.lastProgress, logged)
                 try:
                     self.end_idle_streams()
                     self.republish_changed_notices()
@@ -316,3 +322,15 @@ class LiveJob:
                 query.stop()
         if query.exception():
             raise query.exception()
+
+
+def _log_progress(progress: dict | None, logged: int) -> int:
+    """Log where a finished micro-batch's time went (Spark's own phases, ms), once per
+    batch; returns the last batch id logged."""
+    if not progress or progress.get("batchId", -1) <= logged or progress.get(
+            "numInputRows", 0) == 0:
+        return logged
+    durations = progress.get("durationMs", {})
+    log.info("batch %d phases (ms): %s", progress["batchId"],
+             ", ".join(f"{k}={v}" for k, v in sorted(durations.items())))
+    return progress["batchId"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+LOCAL_DRIVER_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
 
 def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, str] | None = None):
     """The job's SparkSession.
@@ -38,6 +40,11 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         # chunk's split names the hosts of its HDFS blocks (jobs/task_input.py).
         "spark.files.openCostInBytes": "0",
     }
+    if not conf.contains("spark.master") and (master or "local").startswith("local"):
+        # The local JVM only schedules: the work is ffmpeg's. Its C2 JIT and parallel GC
+        # burned ~1.6 cores for the first ~30 s of a live job, while the first chunks
+        # waited (docs/BENCHMARKS.md, "Live latency").
+        defaults["spark.driver.extraJavaOptions"] = LOCAL_DRIVER_JVM
     for key, value in {**defaults, **(extra_conf or {})}.items():
         if not conf.contains(key):
             builder = builder.config(key, value)

@@ -32,6 +32,9 @@ def config_file() -> Path:
                 or Path(user_config_dir("sparkcast")) / "sparkcast.toml")
 
 
+LOW_LATENCY_CHUNK_SECONDS = 4.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPARKCAST_", extra="forbid")
 
@@ -47,6 +50,10 @@ class Settings(BaseSettings):
     ladder: str = Field(DEFAULT_LADDER, description="HEIGHT:BITRATE[:PROFILE],...")
     audio_bitrate: str = "128k"
     x264_preset: str = "veryfast"
+    live_x264_preset: str = Field(
+        "auto", description="x264 preset of the live job; auto: ultrafast for chunks of "
+        f"at most {LOW_LATENCY_CHUNK_SECONDS:g} s (low latency: a chunk must be encoded in "
+        "about its own duration), else x264_preset")
     rate_control: str = Field("capped-crf", pattern="^(capped-crf|abr)$",
                               description="capped-crf: CRF under a VBV cap at the rung's "
                                           "bitrate; abr: the rung's bitrate as a target")
@@ -92,6 +99,13 @@ class Settings(BaseSettings):
     # ads
     ad_upload_max_bytes: int = Field(512 * 1024 * 1024, ge=1,
                                      description="largest ad creative an admin may upload")
+
+    def live_preset(self) -> str:
+        """The x264 preset the live job encodes with (see `live_x264_preset`)."""
+        if self.live_x264_preset != "auto":
+            return self.live_x264_preset
+        low_latency = self.chunk_seconds <= LOW_LATENCY_CHUNK_SECONDS
+        return "ultrafast" if low_latency else self.x264_preset
 
     @field_validator("ladder")
     @classmethod

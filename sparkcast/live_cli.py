@@ -99,7 +99,8 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
 
     _log_to_stderr()
     settings = _settings(root=root, spark_master=master, chunk_seconds=chunk_seconds)
-    options = LiveOptions(job_options(settings), chunk_seconds=settings.chunk_seconds,
+    options = LiveOptions(job_options(settings, settings.live_preset()),
+                          chunk_seconds=settings.chunk_seconds,
                           dvr_seconds=settings.dvr_seconds,
                           end_timeout=settings.live_end_timeout,
                           notices=_notices_source(settings))

@@ -41,7 +41,8 @@ def open_root(settings: Settings) -> Storage:
     return storage
 
 
-def job_options(settings: Settings) -> JobOptions:
+def job_options(settings: Settings, preset: str | None = None) -> JobOptions:
+    """The map step's options from settings; `preset` overrides x264_preset (live)."""
     rungs = parse_ladder(settings.ladder)
 
     def renditions(source: SourceRecord):
@@ -50,7 +51,7 @@ def job_options(settings: Settings) -> JobOptions:
 
     return JobOptions(
         renditions_from=renditions,
-        video=VideoCodec(preset=settings.x264_preset, threads=settings.encoder_threads,
+        video=VideoCodec(preset=preset or settings.x264_preset, threads=settings.encoder_threads,
                          rate_control=settings.rate_control, crf=settings.crf),
         audio=AudioCodec(bitrate=settings.audio_bitrate),
         segment_seconds=settings.segment_seconds,

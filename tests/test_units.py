@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -247,7 +248,7 @@ def test_notices_ride_in_the_mpd_and_the_playlists():
     assert "#EXT-X-ENDLIST" not in media and "#EXT-X-PROGRAM-DATE-TIME:" in media
 
 
-def test_live_batch_splits_rungs_only_for_a_lone_long_chunk():
+def test_live_batch_spreads_a_lone_chunk_over_the_spare_cores():
     from ingest.records import ChunkRecord
     from jobs.encode import AudioCodec, VideoCodec
     from jobs.live import LiveJob
@@ -261,6 +262,21 @@ def test_live_batch_splits_rungs_only_for_a_lone_long_chunk():
                             duration=seconds, bytes=1, wallclock=0.0) for i in range(n)]
 
     assert LiveJob.batch_options(job, chunks(1, 10.0), cores=2).task_grouping == "rendition"
-    assert LiveJob.batch_options(job, chunks(1, 2.0), cores=2) is job  # short: per chunk
+    short = LiveJob.batch_options(job, chunks(1, 2.0), cores=2)  # one task, x264 threads
+    assert (short.task_grouping, short.video.threads) == ("chunk", 2)
+    assert LiveJob.batch_options(job, chunks(2, 2.0), cores=4).video.threads == 2
     assert LiveJob.batch_options(job, chunks(2, 10.0), cores=2) is job  # a backlog
+    assert LiveJob.batch_options(job, chunks(2, 2.0), cores=2) is job
     assert LiveJob.batch_options(job, [], cores=2) is job
+    auto = replace(job, video=VideoCodec(threads=0))  # x264's own choice is left alone
+    assert LiveJob.batch_options(auto, chunks(1, 2.0), cores=2) is auto
+
+
+def test_live_preset_is_ultrafast_only_for_low_latency_chunks():
+    from sparkcast.config import Settings
+
+    assert Settings(chunk_seconds=2).live_preset() == "ultrafast"
+    assert Settings(chunk_seconds=4).live_preset() == "ultrafast"
+    assert Settings(chunk_seconds=10).live_preset() == "veryfast"
+    assert Settings(chunk_seconds=10, x264_preset="fast").live_preset() == "fast"
+    assert Settings(chunk_seconds=2, live_x264_preset="veryfast").live_preset() == "veryfast"
