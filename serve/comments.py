@@ -20,14 +20,13 @@ comments share one transaction), and a well-formed POST to a known stream is ans
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -37,22 +36,18 @@ from serve import audience
 from serve.comment_writer import NewComment, StoredComment
 from serve.db import get_session
 from serve.errors import json_error
+from serve.fast_post import KnownStreamPost, PostContext
 from serve.jsonapi import (
     DB_DOWN,
     DB_RETRY_AFTER,
     BadRequest,
     api_errors,
     client_key,
-    hand_back,
     int_arg,
     iso,
     read_json,
-    retry_after,
-    small_body,
     string_field,
     too_many,
-    wsgi_error,
-    wsgi_json,
 )
 from serve.models import Comment, ViewerBlock
 from serve.sqltypes import utcnow
@@ -218,57 +213,37 @@ def list_(stream_id: str) -> Response:
 
 # --- WSGI fast path ------------------------------------------------------------------------
 
-_PATH = re.compile(r"^/api/streams/([A-Za-z0-9][A-Za-z0-9_-]{0,63})/comments$")
-_ENDPOINT = "comments.post"
+class CommentFastPath(KnownStreamPost):
+    """A well-formed comment to a known stream, without Flask's dispatch. Answers 201/200,
+    and the 403, 429 and 503 that need no validation message; every other error is the
+    view's."""
 
+    resource, max_body, endpoint = "comments", MAX_BODY, "comments.post"
 
-class CommentFastPath:
-    """Answers a well-formed comment POST to a stream this process knows without Flask's
-    dispatch (comment writes are the audience API's hot path, next to reactions). Every
-    error but 429/403/503 (an unknown stream, a bad body) goes on to the Flask view, which
-    owns validation and the error answers."""
-
-    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
-        self.app, self.next = app, wsgi_app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
-        m = _PATH.match(environ.get("PATH_INFO", ""))
-        if m is None or environ["REQUEST_METHOD"] != "POST":
-            return self.next(environ, start_response)
-        stream_id = m.group(1)
-        aud = audience.get(self.app)
-        raw = small_body(environ, MAX_BODY) if stream_id in aud.known else None
-        if raw is None:
-            return self.next(environ, start_response)
+    def answer(self, ctx: PostContext, body: Any) -> Iterable[bytes] | None:
         try:
-            author, text, client_ref = parse_new(json.loads(raw))
-        except ValueError:  # JSON, UTF-8 or a field: the view names what is wrong
-            hand_back(environ, raw)
-            return self.next(environ, start_response)
-        wait = aud.comment_limiter.take(environ.get("REMOTE_ADDR") or "unknown")
+            author, text, client_ref = parse_new(body)
+        except BadRequest:
+            return None  # the view names the field
+        aud = ctx.audience
+        wait = aud.comment_limiter.take(ctx.client)
         if wait:
-            return wsgi_error(start_response, "429 Too Many Requests", "rate_limited",
-                              "too many comments; retry later", _ENDPOINT,
-                              [("Retry-After", retry_after(wait))])
-        viewer, new_viewer = viewer_id(parse_cookie(environ).get(VIEWER_COOKIE))
+            return self.too_many(ctx, wait)
+        viewer, new_viewer = viewer_id(parse_cookie(ctx.environ).get(VIEWER_COOKIE))
         try:
-            if aud.is_blocked(viewer, stream_id):
-                return wsgi_error(start_response, "403 Forbidden", "viewer_blocked", BLOCKED,
-                                  _ENDPOINT)
+            if aud.is_blocked(viewer, ctx.stream_id):
+                return self.error(ctx, "403 Forbidden", "viewer_blocked", BLOCKED)
             stored = aud.comment_writer.add(
-                NewComment(stream_id, author, text, viewer, client_ref))
+                NewComment(ctx.stream_id, author, text, viewer, client_ref))
         except IntegrityError:
-            aud.forget_stream(stream_id)
-            return wsgi_error(start_response, "404 Not Found", "not_found", "no such stream",
-                              _ENDPOINT)
+            aud.forget_stream(ctx.stream_id)
+            return self.error(ctx, "404 Not Found", "not_found", "no such stream")
         except SQLAlchemyError:
-            return wsgi_error(start_response, "503 Service Unavailable",
-                              "database_unavailable", DB_DOWN, _ENDPOINT,
+            return self.error(ctx, "503 Service Unavailable", "database_unavailable", DB_DOWN,
                               [("Retry-After", str(DB_RETRY_AFTER))])
         status = "201 Created" if stored.created else "200 OK"
         extra = [("Set-Cookie", viewer_cookie(viewer))] if new_viewer else []
-        return wsgi_json(start_response, status, public_json(stored), _ENDPOINT, extra)
+        return self.json(ctx, status, public_json(stored), extra)
 
 
 @bp.record_once

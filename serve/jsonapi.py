@@ -14,17 +14,14 @@ names the offending member in `error.field` so a form can point at it.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from serve import metrics
 from serve.db import get_session
 from serve.errors import json_error
 
@@ -173,44 +170,6 @@ def unix(value: datetime) -> float:
 
 def from_unix(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-# --- answers from WSGI fast paths (no Flask request context) -------------------------------
-
-JSON_HEADERS = [("Content-Type", "application/json"), ("Cache-Control", "no-store")]
-
-
-def wsgi_json(start_response: Callable[..., object], status: str, payload: object,
-              endpoint: str, extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-    """Answer a WSGI request with JSON `payload` (never cached) and count it in metrics."""
-    data = json.dumps(payload).encode()
-    start_response(status, [*JSON_HEADERS, ("Content-Length", str(len(data))), *(extra or [])])
-    metrics.count_request(endpoint, status[:3], endpoint.split(".")[0], len(data))
-    return [data]
-
-
-def wsgi_error(start_response: Callable[..., object], status: str, code: str, message: str,
-               endpoint: str, extra: list[tuple[str, str]] | None = None) -> list[bytes]:
-    """The one error shape, `{"error": {"code", "message"}}`, from a fast path."""
-    return wsgi_json(start_response, status, {"error": {"code": code, "message": message}},
-                     endpoint, extra)
-
-
-def small_body(environ: dict[str, Any], max_bytes: int) -> bytes | None:
-    """A fast path's request body: read when its declared length is 1..max_bytes, else
-    None (nothing read, so the Flask view can still answer 411/413 itself)."""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    if not 0 < length <= max_bytes:
-        return None
-    return environ["wsgi.input"].read(length)
-
-
-def hand_back(environ: dict[str, Any], body: bytes) -> None:
-    """Put a body a fast path read back, for the Flask view to read again."""
-    environ["wsgi.input"] = io.BytesIO(body)
 
 
 def retry_after(seconds: float) -> str:

@@ -40,15 +40,17 @@ def test_notice_activity_windows() -> None:
                                "duration": 10.0}
 
 
+def app_with(settings, **flags: bool) -> Flask:
+    from serve import create_app
+
+    return create_app(settings, {"TESTING": True, "EDGE_FILLER": False, **flags})
+
+
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 @pytest.mark.parametrize("fast", [True, False])
 def test_reaction_answers_are_the_same_with_and_without_the_fast_path(
         settings, engine, fast: bool) -> None:
-    from serve import create_app
-
-    app: Flask = create_app(settings, {"TESTING": True, "EDGE_FILLER": False,
-                                       "REACTIONS_FAST_PATH": fast})
-    client = app.test_client()
+    client = app_with(settings, REACTIONS_FAST_PATH=fast).test_client()
     url = f"/api/streams/{STREAM}/reactions"
     assert client.post(url, json={"kind": "sad"}).status_code == 202  # learns the stream
     ok = client.post(url, json={"kind": "sad"})
@@ -68,10 +70,7 @@ def test_reaction_answers_are_the_same_with_and_without_the_fast_path(
 @pytest.mark.parametrize("fast", [True, False])
 def test_comment_answers_are_the_same_with_and_without_the_fast_path(
         settings, engine, fast: bool) -> None:
-    from serve import create_app
-
-    app: Flask = create_app(settings, {"TESTING": True, "EDGE_FILLER": False,
-                                       "COMMENTS_FAST_PATH": fast})
+    app = app_with(settings, COMMENTS_FAST_PATH=fast)
     client = app.test_client()
     url = f"/api/streams/{STREAM}/comments"
     assert app.test_client().post(url, json={"author": "a", "text": "1"}).status_code == 201
