@@ -22,7 +22,8 @@ from fractions import Fraction
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+# The repository first: a tests/ folder must not shadow a project package.
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from ingest.grid import plan_grid  # noqa: E402
 from jobs.encode import VideoCodec, x264_options  # noqa: E402

@@ -40,7 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
+# The repository first: tests/serve must not shadow the serve package.
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 STREAM = "bench"
 SEGMENT = f"/streams/{STREAM}/out/360p/00000001.m4s"
