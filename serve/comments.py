@@ -232,18 +232,17 @@ class CommentFastPath(KnownStreamPost):
         viewer, new_viewer = viewer_id(parse_cookie(ctx.environ).get(VIEWER_COOKIE))
         try:
             if aud.is_blocked(viewer, ctx.stream_id):
-                return self.error(ctx, "403 Forbidden", "viewer_blocked", BLOCKED)
+                return self.error(ctx, 403, "viewer_blocked", BLOCKED)
             stored = aud.comment_writer.add(
                 NewComment(ctx.stream_id, author, text, viewer, client_ref))
         except IntegrityError:
             aud.forget_stream(ctx.stream_id)
-            return self.error(ctx, "404 Not Found", "not_found", "no such stream")
+            return self.error(ctx, 404, "not_found", "no such stream")
         except SQLAlchemyError:
-            return self.error(ctx, "503 Service Unavailable", "database_unavailable", DB_DOWN,
+            return self.error(ctx, 503, "database_unavailable", DB_DOWN,
                               [("Retry-After", str(DB_RETRY_AFTER))])
-        status = "201 Created" if stored.created else "200 OK"
         extra = [("Set-Cookie", viewer_cookie(viewer))] if new_viewer else []
-        return self.json(ctx, status, public_json(stored), extra)
+        return self.json(ctx, created_status(stored), public_json(stored), extra)
 
 
 @bp.record_once

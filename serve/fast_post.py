@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask
@@ -83,22 +84,22 @@ class KnownStreamPost:
 
     # --- answers ---------------------------------------------------------------------
 
-    def json(self, ctx: PostContext, status: str, payload: object,
+    def json(self, ctx: PostContext, status: int, payload: object,
              extra: Headers | None = None) -> list[bytes]:
         """Answer with JSON `payload` (never cached) and count it in metrics."""
         data = json.dumps(payload).encode()
-        ctx.start_response(status, [*JSON_HEADERS, ("Content-Length", str(len(data))),
-                                    *(extra or [])])
-        metrics.count_request(self.endpoint, status[:3], self.resource, len(data))
+        ctx.start_response(f"{status} {HTTPStatus(status).phrase}",
+                           [*JSON_HEADERS, ("Content-Length", str(len(data))), *(extra or [])])
+        metrics.count_request(self.endpoint, str(status), self.resource, len(data))
         return [data]
 
-    def error(self, ctx: PostContext, status: str, code: str, message: str,
+    def error(self, ctx: PostContext, status: int, code: str, message: str,
               extra: Headers | None = None) -> list[bytes]:
         """The one error shape, `{"error": {"code", "message"}}`."""
         return self.json(ctx, status, {"error": {"code": code, "message": message}}, extra)
 
     def too_many(self, ctx: PostContext, wait: float) -> list[bytes]:
-        return self.error(ctx, "429 Too Many Requests", "rate_limited",
+        return self.error(ctx, 429, "rate_limited",
                           f"too many {self.resource}; retry later",
                           [("Retry-After", retry_after(wait))])
 

@@ -170,7 +170,7 @@ class ReactionFastPath(KnownStreamPost):
         hub = events.get(self.app)
         hub.counter.add(ctx.stream_id, kind)
         hub.start()
-        return self.json(ctx, "202 Accepted", {"accepted": kind})
+        return self.json(ctx, 202, {"accepted": kind})
 
 
 @bp.record_once
