@@ -50,7 +50,10 @@ def free_port() -> int:
 
 
 def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text).groups()
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if m is None:
+        raise ValueError(f"wrk printed a latency of {text!r}")
+    value, unit = m.groups()
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 
 
@@ -59,7 +62,10 @@ def run_wrk(url: str, connections: int, seconds: int) -> WrkResult:
                           "--timeout", "10s", url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    try:
+        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    except (AttributeError, ValueError) as exc:
+        raise SystemExit(f"cannot read wrk's output for {url} ({exc}):\n{out}") from exc
     errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|"
                                             r"timeout)[: ]+(\d+)", out))
     return WrkResult(rps, p99, errors)
@@ -174,6 +180,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers = nginx workers")
     ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
+    ap.add_argument("--worker", choices=["asgi", "gthread"], default="asgi",
+                    help="serve's worker class (sparkcast serve --worker)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "sparkcast"):
         if not (shutil.which(tool) or Path("/usr/sbin", tool).exists()):
@@ -199,7 +207,8 @@ def main() -> None:
                        str(work / "nginx.conf")], nport)
         env = {**os.environ, "SPARKCAST_CONFIG": str(work / "none.toml")}
         serve = start(["sparkcast", "serve", "--root", root.as_uri(), "--port", str(sport),
-                       "--workers", str(args.workers), "--threads", str(args.threads)],
+                       "--workers", str(args.workers), "--threads", str(args.threads),
+                       "--worker", args.worker],
                       sport, env)
         try:
             ports = {"nginx": nport, "serve": sport}
@@ -232,7 +241,8 @@ def _measure(args: argparse.Namespace, targets: dict[str, str], ports: dict[str,
 
 def _report(args: argparse.Namespace, rows: dict[tuple[str, str], list[WrkResult]]) -> None:
     print(f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} connections={args.connections} "
-          f"workers={args.workers} threads={args.threads} rounds={args.rounds}x{args.seconds}s")
+          f"workers={args.workers} worker={args.worker} threads={args.threads} "
+          f"rounds={args.rounds}x{args.seconds}s")
     print(f"{'target':<18}{'server':<8}{'req/s':>10}{'p99 ms':>10}{'errors':>8}{'ratio':>8}")
     for name in dict.fromkeys(n for n, _ in rows):
         med = {}

@@ -31,12 +31,13 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app
+from flask import Blueprint, Flask, Response, current_app, request
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from serve import audience, comments, notices, reactions
+from serve.asgi import CLIENT_GONE
 from serve.db import get_engine, get_session
 from serve.errors import json_error
 from serve.jsonapi import api_errors
@@ -52,6 +53,7 @@ PING_SECONDS = 15.0
 RECENT_SECONDS = 120  # reaction seconds re-read every tick; older ones every OLD_REFRESH
 OLD_REFRESH = 60.0
 MODERATION_EVERY = 5  # ticks
+GONE_CHECK = 1.0  # seconds between looks at a feed's client_gone flag (serve/asgi.py)
 _KEY = "sparkcast.events"
 _lock = threading.Lock()
 
@@ -220,17 +222,24 @@ def _sse(event: str, payload: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def _feed_stream(feed: Feed, seconds: float) -> Iterator[str]:
-    """The events of one connection (its subscription ends in the response's close)."""
+def _feed_stream(feed: Feed, seconds: float, gone: threading.Event | None = None
+                 ) -> Iterator[str]:
+    """The events of one connection (its subscription ends in the response's close).
+
+    `gone` (set by serve/asgi.py when the client disconnects) ends the feed within
+    GONE_CHECK seconds; without it a gone client is found by the next failing write.
+    """
     yield "retry: 2000\n\n"
     yield _sse("hello", {"now": time.time(), "kinds": list(reactions.KINDS)})
     seen: dict[str, int] = {}
     deadline = time.monotonic() + seconds
     seq = -1
-    while time.monotonic() < deadline:
+    last_write = time.monotonic()
+    wait = PING_SECONDS if gone is None else GONE_CHECK
+    while time.monotonic() < deadline and not (gone is not None and gone.is_set()):
         with feed.cond:
             if feed.seq == seq:
-                feed.cond.wait(max(0.0, min(PING_SECONDS, deadline - time.monotonic())))
+                feed.cond.wait(max(0.0, min(wait, deadline - time.monotonic())))
             seq = feed.seq
             parts = dict(feed.parts)
         sent = False
@@ -240,8 +249,10 @@ def _feed_stream(feed: Feed, seconds: float) -> Iterator[str]:
                     payload = {**payload, "delta": {}}  # a joiner gets totals, not old floats
                 seen[event] = part_seq
                 sent = True
+                last_write = time.monotonic()
                 yield _sse(event, payload)
-        if not sent:
+        if not sent and time.monotonic() - last_write >= PING_SECONDS:
+            last_write = time.monotonic()
             yield ": ping\n\n"  # finds a gone client (the write fails) and keeps proxies
 
 
@@ -262,7 +273,8 @@ def stream(stream_id: str) -> Response:
         # The first viewer must not wait a tick for the disclaimer.
         with contextlib.suppress(SQLAlchemyError):
             hub.update(get_session(), feed, hub.db_ok)
-    resp = Response(_feed_stream(feed, hub.feed_seconds), mimetype="text/event-stream")
+    resp = Response(_feed_stream(feed, hub.feed_seconds, request.environ.get(CLIENT_GONE)),
+                    mimetype="text/event-stream")
     # The WSGI server closes every response, even one whose generator never started (a
     # client gone at once), where a `finally` in the generator would never run.
     resp.call_on_close(lambda: hub.unsubscribe(feed))

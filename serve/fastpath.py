@@ -1,20 +1,27 @@
-"""A WSGI fast path for the hottest requests: GET/HEAD of segments and manifests.
+"""The fast path for the hottest requests: GET/HEAD of segments, manifests and the clock.
 
 Flask's per-request machinery (request object, URL map, hooks, Response) costs more
-than sending a 200 KB segment; under gunicorn the Flask route reached 0.25x
-nginx's requests/s on one, this path about twice that (docs/BENCHMARKS.md). It
-reuses the media blueprint's body functions (same StreamLayout paths, cache,
-headers) and answers only the plain cases: a whole file, a 304, one simple byte
-range. Anything else (errors, If-Range, multi-range, unsatisfiable ranges, odd
-request targets) falls through to the Flask routes, which own the full HTTP
-semantics and the JSON errors.
+than sending a 200 KB segment. This module answers the plain cases without it: a whole
+file, a 304, one simple byte range. Anything else (errors, If-Range, multi-range,
+unsatisfiable ranges, odd request targets) returns None and falls through to the
+Flask routes, which own the full HTTP semantics and the JSON errors.
+
+`answer()` is protocol-neutral (a `MediaRequest` in, a `MediaAnswer` out). Two
+front ends use it: `serve/asgi.py` on the event loop (what `sparkcast serve` runs),
+and `MediaFastPath` here, a WSGI middleware for the gthread worker and the dev server.
+Both reuse the media blueprint's body functions (same StreamLayout paths, cache,
+headers), so every path answers a URL alike.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from flask import Flask
@@ -37,52 +44,81 @@ _MANIFEST = re.compile(r"^/streams/([^/]+)/([^/]+)\.(mpd|m3u8)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 StartResponse = Callable[..., Any]
+Headers = list[tuple[str, str]]
 
 
-class MediaFastPath:
-    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
-        self.app, self.next = app, wsgi_app
+@dataclass(frozen=True)
+class MediaRequest:
+    method: str
+    path: str  # decoded
+    raw_path: str  # as sent, without the query
+    host_url: str  # scheme://host/ the client used (for the MPD's clock URL)
+    client: str  # "address|user agent" (viewer estimate)
+    if_none_match: str | None = None
+    range: str | None = None
+    if_range: bool = False
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse
-                 ) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "")
-        raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or path).split("?", 1)[0]
-        if (not path.startswith("/streams/") or environ["REQUEST_METHOD"] not in ("GET", "HEAD")
-                or "HTTP_IF_RANGE" in environ or BAD_TARGET.search(raw)):
-            return self.next(environ, start_response)
-        started = time.perf_counter()
-        ctx = context.get(self.app)
-        try:
-            if m := _SEGMENT.match(path):
-                body, endpoint = segment_body(ctx, *m.groups()), "media.segment"
-            elif m := _MANIFEST.match(path):
-                stream_id, name, ext = m.groups()
-                if ext == "mpd" and name == "manifest":
-                    body, endpoint = mpd_body(ctx, stream_id, clock_url(_host_url(environ))), \
-                        "media.mpd"
-                elif ext == "m3u8":
-                    body, endpoint = playlist_body(ctx, stream_id, name), "media.playlist"
-                else:
-                    return self.next(environ, start_response)
+
+@dataclass(frozen=True)
+class MediaAnswer:
+    """What to send. The body is `data`, or else the whole local file at `path`."""
+
+    status: int
+    headers: Headers
+    data: bytes = b""
+    path: str | None = None
+    size: int = 0  # body bytes (0 for HEAD and 304)
+
+
+def is_candidate(method: str, path: str) -> bool:
+    """Cheap pre-check: could the fast path answer this at all?"""
+    return method in ("GET", "HEAD") and (path.startswith("/streams/") or path == "/clock")
+
+
+def answer(app: Flask, req: MediaRequest) -> MediaAnswer | None:
+    """The answer to a plain media request, or None to let Flask answer it."""
+    if req.if_range or BAD_TARGET.search(req.raw_path):
+        return None
+    if req.path == "/clock":
+        return _clock(req.method)
+    started = time.perf_counter()
+    ctx = context.get(app)
+    try:
+        if m := _SEGMENT.match(req.path):
+            body, endpoint = segment_body(ctx, *m.groups()), "media.segment"
+        elif m := _MANIFEST.match(req.path):
+            stream_id, name, ext = m.groups()
+            if ext == "mpd" and name == "manifest":
+                body, endpoint = mpd_body(ctx, stream_id, clock_url(req.host_url)), "media.mpd"
+            elif ext == "m3u8":
+                body, endpoint = playlist_body(ctx, stream_id, name), "media.playlist"
             else:
-                return self.next(environ, start_response)
-        except HTTPException:
-            return self.next(environ, start_response)
-        answer = _answer(body, environ)
-        if answer is None:
-            return self.next(environ, start_response)
-        status, headers, chunks, sent = answer
-        start_response(status, headers)
-        metrics.count_request(endpoint, status[:3], endpoint.split(".")[1], sent)
-        if endpoint == "media.segment":
-            client = f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')}"
-            observe_segment(m.group(1), client, body, started)
-        return chunks
+                return None
+        else:
+            return None
+    except HTTPException:
+        return None
+    out = _conditional(body, req)
+    if out is None:
+        return None
+    metrics.count_request(endpoint, str(out.status), endpoint.split(".")[1], out.size)
+    if endpoint == "media.segment":
+        observe_segment(m.group(1), req.client, body, started)
+    return out
 
 
-def _host_url(environ: dict[str, Any]) -> str:
-    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}/"
+def status_line(status: int) -> str:
+    return f"{status} {HTTPStatus(status).phrase}"
+
+
+def _clock(method: str) -> MediaAnswer:
+    # UTCTiming (urn:mpeg:dash:utc:http-iso:2014), as the media blueprint's /clock
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    data = now.encode("ascii") if method == "GET" else b""
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(now))),
+               ("Cache-Control", "no-store"), *CORS_HEADERS]
+    metrics.count_request("media.clock", "200", "clock", len(data))
+    return MediaAnswer(200, headers, data, size=len(data))
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
@@ -90,19 +126,15 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or f'"{etag}"' in tags
 
 
-def _answer(body: MediaBody, environ: dict[str, Any]
-            ) -> tuple[str, list[tuple[str, str]], Iterable[bytes], int] | None:
-    """(status, headers, body iterable, bytes sent), or None to let Flask answer."""
+def _conditional(body: MediaBody, req: MediaRequest) -> MediaAnswer | None:
     headers = [("Content-Type", body.content_type), ("ETag", f'"{body.etag}"'),
                ("Cache-Control", body.cache_control), ("Accept-Ranges", "bytes"),
                *CORS_HEADERS]
-    head = environ["REQUEST_METHOD"] == "HEAD"
-    inm = environ.get("HTTP_IF_NONE_MATCH")
-    if inm and _matches(inm, body.etag):
-        return "304 NOT MODIFIED", headers, [], 0
-    rng = environ.get("HTTP_RANGE")
-    if rng:
-        span = _span(rng.strip(), body.size)
+    head = req.method == "HEAD"
+    if req.if_none_match and _matches(req.if_none_match, body.etag):
+        return MediaAnswer(304, headers)
+    if req.range:
+        span = _span(req.range.strip(), body.size)
         if span is None:
             return None
         start, end = span
@@ -110,27 +142,20 @@ def _answer(body: MediaBody, environ: dict[str, Any]
         headers += [("Content-Range", f"bytes {start}-{end}/{body.size}"),
                     ("Content-Length", str(length))]
         if head:
-            return "206 PARTIAL CONTENT", headers, [], 0
+            return MediaAnswer(206, headers)
         if body.data is not None:
             part = body.data[start:end + 1]
         else:
             with open(body.path or "", "rb") as f:  # ranges are rare: read the slice
                 f.seek(start)
                 part = f.read(length)
-        return "206 PARTIAL CONTENT", headers, [part], length
+        return MediaAnswer(206, headers, part, size=length)
     headers.append(("Content-Length", str(body.size)))
     if head:
-        return "200 OK", headers, [], 0
+        return MediaAnswer(200, headers)
     if body.data is not None:
-        return "200 OK", headers, [body.data], body.size
-    f = open(body.path or "", "rb")  # noqa: SIM115 - the server closes it (sendfile)
-    wrapper = environ.get("wsgi.file_wrapper")
-    return "200 OK", headers, (wrapper(f) if wrapper else _read_all(f)), body.size
-
-
-def _read_all(f: Any) -> list[bytes]:
-    with f:
-        return [f.read()]
+        return MediaAnswer(200, headers, body.data, size=body.size)
+    return MediaAnswer(200, headers, path=body.path, size=body.size)
 
 
 def _span(header: str, size: int) -> tuple[int, int] | None:
@@ -148,3 +173,49 @@ def _span(header: str, size: int) -> tuple[int, int] | None:
     if start >= size or end < start:
         return None
     return start, end
+
+
+class MediaFastPath:
+    """The fast path as WSGI middleware (gthread worker, dev server, Flask's test client)."""
+
+    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+        self.app, self.next = app, wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ["REQUEST_METHOD"]
+        if not is_candidate(method, path):
+            return self.next(environ, start_response)
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path
+        out = answer(self.app, MediaRequest(
+            method, path, raw.split("?", 1)[0], _host_url(environ),
+            f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')}",
+            environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_RANGE"),
+            "HTTP_IF_RANGE" in environ))
+        if out is None:
+            return self.next(environ, start_response)
+        start_response(status_line(out.status), out.headers)
+        if out.path is None:
+            return [out.data] if out.data else []
+        f = open(out.path, "rb")  # noqa: SIM115 - the server closes it (sendfile)
+        wrapper = environ.get("wsgi.file_wrapper")
+        return wrapper(f) if wrapper else _read_all(f)
+
+
+def _host_url(environ: dict[str, Any]) -> str:
+    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
+    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}/"
+
+
+def _read_all(f: Any) -> list[bytes]:
+    with f:
+        return [f.read()]
+
+
+def read_file(path: str, size: int) -> bytes:
+    """The first `size` bytes of a local file (a stat'ed segment)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, size)
+    finally:
+        os.close(fd)

@@ -11,7 +11,8 @@ def post_worker_init(worker: Any) -> None:
     # not from its first request.
     from serve.context import start_filler
 
-    start_filler(worker.wsgi)
+    # worker.wsgi is the loaded app: the Flask app, or serve.asgi.Origin around it
+    start_filler(getattr(worker.wsgi, "flask_app", worker.wsgi))
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -30,6 +30,7 @@ def healthz() -> Response:
 def prometheus() -> Response:
     stats = context.get().cache.stats()
     metrics.CACHE_BYTES.set(stats.bytes)
+    metrics.tally.flush()  # this process's counts are current; others' at most 1 s old
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         from prometheus_client import multiprocess
 
@@ -45,8 +46,7 @@ def prometheus() -> Response:
 
 @bp.after_app_request
 def _count(resp: Response) -> Response:
-    metrics.REQUESTS.labels(request.endpoint or "unmatched", str(resp.status_code)).inc()
-    if resp.content_length:
-        kind = request.endpoint.split(".")[-1] if request.endpoint else "other"
-        metrics.BYTES.labels(kind).inc(resp.content_length)
+    kind = request.endpoint.split(".")[-1] if request.endpoint else "other"
+    metrics.count_request(request.endpoint or "unmatched", str(resp.status_code), kind,
+                          resp.content_length or 0)
     return resp

@@ -82,7 +82,7 @@ def _load(ctx: context.ServeContext, path: str, stream_id: str, content_type: st
     """The bytes at storage path, from the cache when it holds them; NotFound when missing."""
     if ctx.cache.enabled:
         entry = ctx.cache.get(path, stream_id, cache_max_age)
-        (metrics.CACHE_HIT if entry else metrics.CACHE_MISS).inc()
+        metrics.tally.cache(entry is not None)
         if entry is not None:
             return MediaBody(entry.data, None, len(entry.data), entry.etag, content_type,
                              cache_control, cached=True)
@@ -265,8 +265,8 @@ def segment_body(ctx: context.ServeContext, stream_id: str, rendition: str,
 
 def observe_segment(stream_id: str, client: str, body: MediaBody, started: float) -> None:
     _viewers.touch(stream_id, client)
-    metrics.SEGMENT_SECONDS.labels("cache" if body.cached else "storage").observe(
-        time.perf_counter() - started)
+    metrics.tally.segment_time("cache" if body.cached else "storage",
+                               time.perf_counter() - started)
 
 
 def _respond(body: MediaBody) -> Response:

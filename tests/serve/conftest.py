@@ -14,6 +14,7 @@ from servetools import (
     VOD_ID,
     VOD_LADDER,
     VOD_SOURCE,
+    AsgiTestApp,
     Server,
     free_port,
     serve_env,
@@ -21,6 +22,7 @@ from servetools import (
 )
 
 from serve import create_app
+from serve.asgi import Origin
 from sparkcast.config import Settings
 
 
@@ -45,14 +47,15 @@ def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(params=["fast-path", "flask-routes"])
+@pytest.fixture(params=["fast-path", "flask-routes", "asgi"])
 def app_factory(vod_root: Path, request: pytest.FixtureRequest):
-    """Apps over the VOD, once with the WSGI fast path and once with Flask routes only:
-    both must answer alike."""
+    """Apps over the VOD three ways: the WSGI fast path, Flask routes only, and the ASGI
+    origin (serve/asgi.py) that `sparkcast serve` runs. All must answer alike."""
     def make(**settings: object):
         opts = {"root": vod_root.as_uri(), **settings}
-        return create_app(Settings(**opts), {"TESTING": True, "EDGE_FILLER": False,
-                                             "MEDIA_FAST_PATH": request.param == "fast-path"})
+        app = create_app(Settings(**opts), {"TESTING": True, "EDGE_FILLER": False,
+                                            "MEDIA_FAST_PATH": request.param == "fast-path"})
+        return AsgiTestApp(Origin(app)) if request.param == "asgi" else app
 
     return make
 

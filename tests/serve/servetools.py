@@ -10,9 +10,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from a2wsgi import ASGIMiddleware
+from werkzeug.test import Client
 
 from media_tools import SourceSpec
 
@@ -76,3 +79,22 @@ def start_server(root: Path, port: int, *args: str) -> Server:
             time.sleep(0.2)
     Server(url, port, proc).kill()
     pytest.fail(f"sparkcast serve did not answer /healthz within 30 s; see {log.name}")
+
+
+class AsgiTestApp:
+    """serve.asgi.Origin behind werkzeug's test client: a2wsgi's ASGIMiddleware turns it
+    back into WSGI, so the media tests ask the ASGI path the same questions as Flask's."""
+
+    def __init__(self, origin: Any) -> None:
+        self.origin = origin
+        self.flask_app = origin.flask_app
+
+    async def _with_raw_path(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # a2wsgi's scope lacks the target as sent; a real server (uvicorn) sets it
+        environ = scope.get("wsgi_environ", {})
+        if "RAW_URI" in environ:
+            scope = {**scope, "raw_path": environ["RAW_URI"].split("?", 1)[0].encode("latin-1")}
+        await self.origin(scope, receive, send)
+
+    def test_client(self) -> Client:
+        return Client(ASGIMiddleware(self._with_raw_path))

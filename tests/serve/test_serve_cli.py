@@ -11,18 +11,25 @@ from sparkcast.cli import main
 from sparkcast.config import Settings, settings_env
 
 
-def test_gunicorn_argv():
-    assert gunicorn_argv("0.0.0.0", 8080, 4, 8) == [
+def _argv(worker_class: str, app: str) -> list[str]:
+    return [
         sys.executable, "-m", "gunicorn",
         "--bind", "0.0.0.0:8080",
         "--workers", "4",
-        "--worker-class", "gthread",
+        "--worker-class", worker_class,
         "--threads", "8",
         "--keep-alive", "5",
         "--no-control-socket",
         "--config", "python:serve.gunicorn_conf",
-        "serve:create_app()",
+        app,
     ]
+
+
+def test_gunicorn_argv():
+    assert gunicorn_argv("0.0.0.0", 8080, 4, 8) == _argv(
+        "serve.gunicorn_worker.OriginWorker", "serve.asgi:create_origin(threads=8)")
+    assert gunicorn_argv("0.0.0.0", 8080, 4, 8, "gthread") == _argv(
+        "gthread", "serve:create_app()")
 
 
 def test_settings_reach_workers_as_environment():
@@ -39,7 +46,7 @@ def test_settings_reach_workers_as_environment():
 def test_serve_help_lists_options():
     out = CliRunner().invoke(main, ["serve", "--help"]).output
     for option in ("--host", "--port", "--workers", "--threads", "--cache-seconds", "--origins",
-                   "--root", "--dev"):
+                   "--root", "--dev", "--worker"):
         assert option in out
 
 

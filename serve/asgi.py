@@ -1,0 +1,181 @@
+"""The origin as an ASGI application: what `sparkcast serve` runs under gunicorn.
+
+Why ASGI: under gunicorn's gthread worker the cost of a segment request is gunicorn's
+Python HTTP handling and thread hand-offs, not the app (docs/BENCHMARKS.md). Under
+uvicorn's worker (a C parser, httptools, on a uvloop event loop) the plain media
+requests (segments, manifests, the clock) are answered on the loop by
+`serve.fastpath.answer`, with no thread hand-off at all.
+
+Everything else (the audience API, the player page, admin, errors, /metrics) is the
+Flask app, run unchanged on a2wsgi's thread pool (`threads` per worker). Two things
+the WSGI side needs from here:
+  - the request target as sent (`RAW_URI`), which the traversal check reads;
+  - `sparkcast.client_gone`, a threading.Event set when the client disconnects or the
+    request ends: a WSGI app cannot otherwise notice a viewer who left an endless
+    response (the SSE feed), because uvicorn drops writes to a closed connection
+    silently instead of failing them as gunicorn does.
+
+Storage: with a local root a segment is a stat and a read of a page-cached file, done
+on the loop (as nginx does without aio); with HDFS every read is a network call, so
+the media path then runs in the thread pool too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from flask import Flask
+
+from hdfs_layout.layout import streams_dir
+from serve import context, create_app
+from serve.fastpath import MediaAnswer, MediaRequest, answer, is_candidate, read_file
+from sparkcast.config import Settings
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+CLIENT_GONE = "sparkcast.client_gone"  # environ key (threading.Event)
+DEFAULT_THREADS = 8
+
+
+class Origin:
+    """ASGI app: the media fast path on the event loop, everything else to Flask."""
+
+    def __init__(self, flask_app: Flask, threads: int = DEFAULT_THREADS) -> None:
+        self.flask_app = flask_app  # gunicorn's post_worker_init hook starts its filler
+        self.threads = threads
+        self._wsgi = WSGIMiddleware(self._with_extras, workers=threads)
+        self._blocking: bool | None = None  # does storage block (HDFS)? known on first use
+        # serve/media_protocol.py answers media inside uvicorn's parser when this is set
+        self.inline_media = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            if not (is_candidate(scope["method"], scope["path"])
+                    and await self._media(scope, send)):
+                await self._flask(scope, receive, send)
+        else:  # websocket: not spoken here
+            await self._wsgi(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # Each worker fills its cache with the live edge from the moment it boots.
+                context.start_filler(self.flask_app)
+                self.inline_media = not self._storage_blocks()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                ctx = context.get(self.flask_app)
+                if ctx.filler is not None:
+                    ctx.filler.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- media, on the loop ---
+
+    async def _media(self, scope: Scope, send: Send) -> bool:
+        """Answer a plain media request; False when Flask must answer it."""
+        req = _media_request(scope)
+        if self._storage_blocks():
+            loop = asyncio.get_running_loop()
+            out = await loop.run_in_executor(self._wsgi.executor, answer, self.flask_app, req)
+        else:
+            out = answer(self.flask_app, req)
+        if out is None:
+            return False
+        await send({"type": "http.response.start", "status": out.status,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                                for k, v in out.headers]})
+        await send({"type": "http.response.body", "body": self.body(out)})
+        return True
+
+    def _storage_blocks(self) -> bool:
+        if self._blocking is None:
+            storage = context.get(self.flask_app).storage
+            self._blocking = storage.local_path(streams_dir()) is None
+        return self._blocking
+
+    @staticmethod
+    def body(out: MediaAnswer) -> bytes:
+        """The body bytes of a GET's answer (read from the local file when it names one)."""
+        return out.data if out.path is None else read_file(out.path, out.size)
+
+    # --- everything else: Flask on the thread pool ---
+
+    async def _flask(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = threading.Event()
+        scope = {**scope, CLIENT_GONE: gone}
+        watcher = None
+        if scope["method"] in ("GET", "HEAD") and not _has_body(scope):
+            # The WSGI side never reads a body here, so the real receive() is free to
+            # tell us when the client leaves.
+            watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
+            receive = _no_body
+        try:
+            await self._wsgi(scope, receive, send)
+        finally:
+            gone.set()  # the response is over either way: let a streaming body stop
+            if watcher is not None:
+                watcher.cancel()
+
+    def _with_extras(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                     ) -> Iterable[bytes]:
+        scope = environ["asgi.scope"]
+        raw = scope.get("raw_path")
+        environ["RAW_URI"] = raw.decode("latin-1") if raw is not None else environ["PATH_INFO"]
+        environ[CLIENT_GONE] = scope[CLIENT_GONE]
+        return self.flask_app(environ, start_response)
+
+
+def _media_request(scope: Scope) -> MediaRequest:
+    headers: dict[bytes, bytes] = dict(scope["headers"])
+    raw = scope.get("raw_path")
+    server = scope.get("server") or ("localhost", 80)
+    host = headers.get(b"host", b"").decode("latin-1") or f"{server[0]}:{server[1]}"
+    client = scope.get("client") or ("", 0)
+    return MediaRequest(
+        method=scope["method"],
+        path=scope["path"],
+        raw_path=raw.decode("latin-1") if raw is not None else scope["path"],
+        host_url=f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}/",
+        client=f"{client[0]}|{headers.get(b'user-agent', b'').decode('latin-1')}",
+        if_none_match=_header(headers, b"if-none-match"),
+        range=_header(headers, b"range"),
+        if_range=b"if-range" in headers,
+    )
+
+
+def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
+    value = headers.get(name)
+    return value.decode("latin-1") if value is not None else None
+
+
+def _has_body(scope: Scope) -> bool:
+    return any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _watch_disconnect(receive: Receive, gone: threading.Event) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+
+def create_origin(settings: Settings | None = None, threads: int = DEFAULT_THREADS) -> Origin:
+    """The app gunicorn loads (`serve.asgi:create_origin(threads=N)`)."""
+    # MEDIA_FAST_PATH off: what reaches Flask here already missed the fast path.
+    return Origin(create_app(settings, {"MEDIA_FAST_PATH": False}), threads)

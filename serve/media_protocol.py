@@ -1,0 +1,147 @@
+"""uvicorn's HTTP protocol, answering plain media requests as soon as they are parsed.
+
+Why: for a small segment the cost of a request under uvicorn is mostly its ASGI
+machinery (a request cycle, an asyncio task, the send() checks), not the answer;
+measured in docs/BENCHMARKS.md. A GET or HEAD that `serve.fastpath.answer` can answer
+from memory or a local file is answered here, inside the parser's callback, and
+written to the transport in one piece. Everything else takes uvicorn's own path to
+`serve.asgi.Origin` unchanged, including media requests when:
+  - another request on the connection is still being answered (pipelining), or
+    the client is not reading what we already wrote (flow control): uvicorn queues
+    and paces those;
+  - storage blocks (HDFS): the Origin answers them on its thread pool;
+  - the request has a body, or asks for an upgrade.
+
+This leans on uvicorn's HttpToolsProtocol internals (its parser callbacks and
+per-connection fields), so the uvicorn version is pinned to a minor range in
+pyproject.toml and tests/serve covers this path over real sockets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.parse
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from serve.fastpath import MediaRequest, answer, is_candidate, read_file
+
+
+class MediaProtocol(HttpToolsProtocol):
+    _answered = False  # the current request was answered inline
+
+    def on_message_begin(self) -> None:
+        self._answered = False
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        if not self._answer_inline():
+            super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._answered:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self._answered:
+            super().on_message_complete()
+
+    def _answer_inline(self) -> bool:
+        origin = self.config.app  # serve.asgi.Origin
+        method = self.parser.get_method()
+        if (method not in (b"GET", b"HEAD") or not getattr(origin, "inline_media", False)
+                or self.pipeline or (self.cycle is not None and not self.cycle.response_complete)
+                or self.flow.write_paused or self.parser.should_upgrade()):
+            return False
+        raw_path = httptools.parse_url(self.url).path
+        path = raw_path.decode("latin-1")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        if not is_candidate(method.decode("ascii"), path):
+            return False
+        headers = dict(self.headers)
+        if b"content-length" in headers or b"transfer-encoding" in headers:
+            return False
+        host = headers.get(b"host", b"").decode("latin-1") or "%s:%s" % self.server  # noqa: UP031
+        client = self.client[0] if self.client else ""
+        out = answer(origin.flask_app, MediaRequest(
+            method=method.decode("ascii"),
+            path=path,
+            raw_path=raw_path.decode("latin-1"),
+            host_url=f"{self.scheme}://{host}/",
+            client=f"{client}|{headers.get(b'user-agent', b'').decode('latin-1')}",
+            if_none_match=_text(headers.get(b"if-none-match")),
+            range=_text(headers.get(b"range")),
+            if_range=b"if-range" in headers,
+        ))
+        if out is None:
+            return False
+        keep_alive = self.parser.get_http_version() == "1.1" and self.parser.should_keep_alive()
+        parts = [STATUS_LINE[out.status]]
+        for name, value in self.server_state.default_headers:  # date (and server, if on)
+            parts += [name, b": ", value, b"\r\n"]
+        for name, value in out.headers:
+            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        if not keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        self._answered = True
+        head = b"".join(parts)
+        if method != b"GET":
+            self.transport.write(head)
+        elif out.path is None:
+            self.transport.writelines((head, out.data))  # no copy of the body
+        else:
+            _send_file(self.transport, head, out.path, out.size)
+        if keep_alive:
+            self.on_response_complete()  # counts it, arms the keep-alive timer
+        else:
+            self.server_state.total_requests += 1
+            self.transport.close()
+        return True
+
+
+def _send_file(transport: asyncio.Transport, head: bytes, path: str, size: int) -> None:
+    """Headers, then the file by sendfile(2), straight to the socket: no copy of the
+    body through Python (the copies were most of a large segment's cost).
+
+    Only when nothing is queued on the transport, so the bytes stay in order; what the
+    socket does not take at once is queued on the transport after them.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.get_write_buffer_size():
+        transport.writelines((head, read_file(path, size)))
+        return
+    out = sock.fileno()
+    try:
+        sent = os.write(out, head)
+    except BlockingIOError:
+        sent = 0
+    except OSError:  # the client is gone: the transport finds out and closes
+        return
+    if sent < len(head):
+        transport.writelines((head[sent:], read_file(path, size)))
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offset = 0
+        while offset < size:
+            try:
+                n = os.sendfile(out, fd, offset, size - offset)
+            except BlockingIOError:
+                break
+            except OSError:
+                return
+            if n == 0:  # the file is shorter than its stat said
+                break
+            offset += n
+        if offset < size:
+            transport.write(os.pread(fd, size - offset, offset))
+    finally:
+        os.close(fd)
+
+
+def _text(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
