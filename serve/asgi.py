@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -40,6 +41,8 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger(__name__)
 
 CLIENT_GONE = "sparkcast.client_gone"  # environ key (threading.Event)
 DEFAULT_THREADS = 8
@@ -86,11 +89,16 @@ class Origin:
     async def _media(self, scope: Scope, send: Send) -> bool:
         """Answer a plain media request; False when Flask must answer it."""
         req = _media_request(scope)
-        if self._storage_blocks():
-            loop = asyncio.get_running_loop()
-            out = await loop.run_in_executor(self._wsgi.executor, answer, self.flask_app, req)
-        else:
-            out = answer(self.flask_app, req)
+        try:
+            if self._storage_blocks():
+                loop = asyncio.get_running_loop()
+                out = await loop.run_in_executor(self._wsgi.executor, answer, self.flask_app,
+                                                 req)
+            else:
+                out = answer(self.flask_app, req)
+        except Exception:  # noqa: BLE001 - Flask's routes answer it, with a JSON error if need be
+            log.exception("media fast path failed for %s", scope["path"])
+            return False
         if out is None:
             return False
         await send({"type": "http.response.start", "status": out.status,

@@ -15,6 +15,7 @@ headers), so every path answers a URL alike.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -38,6 +39,8 @@ from serve.media import (
     playlist_body,
     segment_body,
 )
+
+log = logging.getLogger(__name__)
 
 _SEGMENT = re.compile(r"^/streams/([^/]+)/out/([^/]+)/([^/]+)$")
 _MANIFEST = re.compile(r"^/streams/([^/]+)/([^/]+)\.(mpd|m3u8)$")
@@ -187,11 +190,15 @@ class MediaFastPath:
         if not is_candidate(method, path):
             return self.next(environ, start_response)
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path
-        out = answer(self.app, MediaRequest(
-            method, path, raw.split("?", 1)[0], _host_url(environ),
-            f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')}",
-            environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_RANGE"),
-            "HTTP_IF_RANGE" in environ))
+        try:
+            out = answer(self.app, MediaRequest(
+                method, path, raw.split("?", 1)[0], _host_url(environ),
+                f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')}",
+                environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_RANGE"),
+                "HTTP_IF_RANGE" in environ))
+        except Exception:  # noqa: BLE001 - the Flask route answers, with a JSON error if need be
+            log.exception("media fast path failed for %s", path)
+            out = None
         if out is None:
             return self.next(environ, start_response)
         start_response(status_line(out.status), out.headers)

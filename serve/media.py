@@ -9,6 +9,7 @@ built by StreamLayout; anything else is a 404 before storage is touched.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -241,23 +242,30 @@ def playlist_body(ctx: context.ServeContext, stream_id: str, name: str) -> Media
     return _memo(("m3u8", raw.path, raw.etag, name, bases, ads_key), build)
 
 
+@functools.lru_cache(maxsize=65536)
+def _segment_path(stream_id: str, rendition: str, name: str) -> str | None:
+    """The storage path a segment URL names, or None (pure: remembered per URL)."""
+    try:
+        layout = StreamLayout(stream_id)
+        if name == _INIT_NAME:
+            return layout.init_segment(rendition)
+        m = _SEGMENT_NAME.match(name)
+        if m is None:
+            return None
+        number = int(m.group(1))
+        # Only the canonical spelling: one URL per file, one cache key per URL.
+        if StreamLayout.relative_segment(rendition, number) != f"out/{rendition}/{name}":
+            return None
+        return layout.media_segment(rendition, number)
+    except LayoutError:
+        return None
+
+
 def segment_body(ctx: context.ServeContext, stream_id: str, rendition: str,
                  name: str) -> MediaBody:
     """An init or media segment. Raises NotFound."""
-    layout = _layout(stream_id)
-    try:
-        if name == _INIT_NAME:
-            path = layout.init_segment(rendition)
-        else:
-            m = _SEGMENT_NAME.match(name)
-            if m is None:
-                abort(404, "no such segment")
-            number = int(m.group(1))
-            # Only the canonical spelling: one URL per file, one cache key per URL.
-            if StreamLayout.relative_segment(rendition, number) != f"out/{rendition}/{name}":
-                abort(404, "no such segment")
-            path = layout.media_segment(rendition, number)
-    except LayoutError:
+    path = _segment_path(stream_id, rendition, name)
+    if path is None:
         abort(404, "no such segment")
     mimetype = "audio/mp4" if rendition == AUDIO else "video/mp4"
     return _load(ctx, path, stream_id, mimetype, SEGMENT_CACHE)

@@ -20,6 +20,7 @@ pyproject.toml and tests/serve covers this path over real sockets.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import urllib.parse
 
@@ -27,6 +28,8 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from serve.fastpath import MediaRequest, answer, is_candidate, read_file
+
+log = logging.getLogger(__name__)
 
 
 class MediaProtocol(HttpToolsProtocol):
@@ -37,7 +40,13 @@ class MediaProtocol(HttpToolsProtocol):
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        if not self._answer_inline():
+        try:
+            answered = self._answer_inline()
+        except Exception:  # noqa: BLE001 - a bug here must cost one request, not the connection
+            log.exception("inline media answer failed for %r; uvicorn's path answers it",
+                          self.url)
+            answered = False
+        if not answered:
             super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:

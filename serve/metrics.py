@@ -7,10 +7,14 @@ and /metrics aggregates every worker's files; gauges then sum live workers.
 from __future__ import annotations
 
 import bisect
+import logging
+import os
 import threading
 import time
 
 from prometheus_client import Counter, Gauge, Histogram
+
+log = logging.getLogger(__name__)
 
 REQUESTS = Counter("sparkcast_http_requests_total", "HTTP requests answered",
                    ["endpoint", "status"])
@@ -46,6 +50,13 @@ class _Tally:
         self._cache = [0, 0]  # hits, misses
         self._times: dict[str, list[float]] = {}  # source -> bucket counts..., sum
         self._thread: threading.Thread | None = None
+        # a forked worker inherits the counts and the flag but not the thread
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._requests, self._bytes, self._cache, self._times = {}, {}, [0, 0], {}
+        self._thread = None
 
     def request(self, endpoint: str, status: str, kind: str, sent: int) -> None:
         with self._lock:
@@ -85,9 +96,9 @@ class _Tally:
             _observe_many(SEGMENT_SECONDS.labels(source), counts)
 
     def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():  # a forked worker has none
+        if self._thread is None:
             with self._lock:
-                if self._thread is None or not self._thread.is_alive():
+                if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="metrics-flush",
                                                     daemon=True)
                     self._thread.start()
@@ -95,7 +106,10 @@ class _Tally:
     def _run(self) -> None:
         while True:
             time.sleep(self.period)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # noqa: BLE001 - metrics must never stop for one bad flush
+                log.exception("metrics flush failed")
 
 
 def _observe_many(histogram: Histogram, counts: list[float]) -> None:

@@ -62,9 +62,17 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    """`app` behind a real threaded HTTP server (SSE needs a streaming connection)."""
+@pytest.fixture(params=["wsgi", "asgi"])
+def live_url(app: Flask, request: pytest.FixtureRequest) -> Iterator[str]:
+    """`app` behind a real HTTP server (SSE needs a streaming connection): a threaded WSGI
+    one, and uvicorn running serve.asgi.Origin as `sparkcast serve` does."""
+    if request.param == "asgi":
+        from asgi_server import uvicorn_server
+        from serve.asgi import Origin
+
+        with uvicorn_server(Origin(app)) as url:
+            yield url
+        return
     import threading
 
     from werkzeug.serving import make_server
