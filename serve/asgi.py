@@ -96,15 +96,19 @@ class Origin:
                                                  req)
             else:
                 out = answer(self.flask_app, req)
+            if out is None:
+                return False
+            body = self.body(out)
+        except OSError as exc:  # a file gone since its stat: Flask's route says 404
+            log.warning("media fast path: %s", exc)
+            return False
         except Exception:  # noqa: BLE001 - Flask's routes answer it, with a JSON error if need be
             log.exception("media fast path failed for %s", scope["path"])
-            return False
-        if out is None:
             return False
         await send({"type": "http.response.start", "status": out.status,
                     "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
                                 for k, v in out.headers]})
-        await send({"type": "http.response.body", "body": self.body(out)})
+        await send({"type": "http.response.body", "body": body})
         return True
 
     def _storage_blocks(self) -> bool:

@@ -18,6 +18,7 @@ from sparkcast.config import Settings
 
 if TYPE_CHECKING:
     from serve.live_fill import EdgeFiller
+    from serve.media import MediaBody
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # ~30 s of a 5-rung 1080p ladder is about 40 MB
 _KEY = "sparkcast.serve"
@@ -37,6 +38,8 @@ class ServeContext:
         self.local_path = functools.lru_cache(maxsize=65536)(self.storage.local_path)
         self.origins = [o.strip().rstrip("/") for o in s.origins.split(",") if o.strip()]
         self.filler: EdgeFiller | None = None  # see start_filler
+        # URL path -> (until, MediaBody): serve/fastpath.py's one-second segment memo
+        self.recent_segments: dict[str, tuple[float, MediaBody]] = {}
         from serve.ad_schedule import AdSchedule
         from serve.db import ENGINE_KEY
 

@@ -15,11 +15,12 @@ headers), so every path answers a URL alike.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -47,10 +48,12 @@ _MANIFEST = re.compile(r"^/streams/([^/]+)/([^/]+)\.(mpd|m3u8)$")
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 StartResponse = Callable[..., Any]
-Headers = list[tuple[str, str]]
+Headers = Sequence[tuple[str, str]]
 
 
-@dataclass(frozen=True)
+# Not frozen: one of each is made per request, and a frozen dataclass's __init__ costs
+# five times as much (2.7 against 0.5 us here).
+@dataclass(slots=True)
 class MediaRequest:
     method: str
     path: str  # decoded
@@ -62,7 +65,7 @@ class MediaRequest:
     if_range: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class MediaAnswer:
     """What to send. The body is `data`, or else the whole local file at `path`."""
 
@@ -80,7 +83,7 @@ def is_candidate(method: str, path: str) -> bool:
 
 def answer(app: Flask, req: MediaRequest) -> MediaAnswer | None:
     """The answer to a plain media request, or None to let Flask answer it."""
-    if req.if_range or BAD_TARGET.search(req.raw_path):
+    if req.if_range or _odd_target(req.raw_path):
         return None
     if req.path == "/clock":
         return _clock(req.method)
@@ -88,7 +91,7 @@ def answer(app: Flask, req: MediaRequest) -> MediaAnswer | None:
     ctx = context.get(app)
     try:
         if m := _SEGMENT.match(req.path):
-            body, endpoint = segment_body(ctx, *m.groups()), "media.segment"
+            body, endpoint = _recent_segment(ctx, req.path, m), "media.segment"
         elif m := _MANIFEST.match(req.path):
             stream_id, name, ext = m.groups()
             if ext == "mpd" and name == "manifest":
@@ -110,6 +113,33 @@ def answer(app: Flask, req: MediaRequest) -> MediaAnswer | None:
     return out
 
 
+def _odd_target(raw_path: str) -> bool:
+    # BAD_TARGET needs one of these characters; most targets have none, and the regex
+    # search cost more than the rest of the checks together
+    return ("%" in raw_path or "\\" in raw_path or "\x00" in raw_path or "//" in raw_path
+            or "/." in raw_path or raw_path.startswith(".")) and bool(BAD_TARGET.search(raw_path))
+
+
+RECENT_SECONDS = 1.0
+_RECENT_MAX = 4096
+
+
+def _recent_segment(ctx: context.ServeContext, path: str, m: re.Match[str]) -> MediaBody:
+    """segment_body(), remembered per URL for a second: a segment's bytes never change,
+    and the viewers of a live stream all ask for its newest segment within about that.
+    A file rewritten in place (a VOD transcoded again) is seen within the second."""
+    now = time.monotonic()
+    hit = ctx.recent_segments.get(path)
+    if hit is not None and hit[0] > now:
+        metrics.tally.cache(hit[1].cached)  # answered as the lookup it stands for
+        return hit[1]
+    body = segment_body(ctx, *m.groups())  # raises NotFound: misses are not remembered
+    if len(ctx.recent_segments) >= _RECENT_MAX:
+        ctx.recent_segments.clear()
+    ctx.recent_segments[path] = (now + RECENT_SECONDS, body)
+    return body
+
+
 def status_line(status: int) -> str:
     return f"{status} {HTTPStatus(status).phrase}"
 
@@ -129,21 +159,33 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return "*" in tags or f'"{etag}"' in tags
 
 
+@functools.lru_cache(maxsize=4096)
+def whole_file_headers(content_type: str, etag: str, cache_control: str, size: int
+                       ) -> tuple[tuple[str, str], ...]:
+    """The headers of a 200 (remembered: the same few files are asked for over and over;
+    a tuple, so the server can remember its encoding too)."""
+    return (*_entity_headers(content_type, etag, cache_control), ("Content-Length", str(size)))
+
+
+def _entity_headers(content_type: str, etag: str, cache_control: str) -> list[tuple[str, str]]:
+    return [("Content-Type", content_type), ("ETag", f'"{etag}"'),
+            ("Cache-Control", cache_control), ("Accept-Ranges", "bytes"), *CORS_HEADERS]
+
+
 def _conditional(body: MediaBody, req: MediaRequest) -> MediaAnswer | None:
-    headers = [("Content-Type", body.content_type), ("ETag", f'"{body.etag}"'),
-               ("Cache-Control", body.cache_control), ("Accept-Ranges", "bytes"),
-               *CORS_HEADERS]
     head = req.method == "HEAD"
     if req.if_none_match and _matches(req.if_none_match, body.etag):
-        return MediaAnswer(304, headers)
+        return MediaAnswer(304, _entity_headers(body.content_type, body.etag,
+                                                body.cache_control))
     if req.range:
         span = _span(req.range.strip(), body.size)
         if span is None:
             return None
         start, end = span
         length = end - start + 1
-        headers += [("Content-Range", f"bytes {start}-{end}/{body.size}"),
-                    ("Content-Length", str(length))]
+        headers = [*_entity_headers(body.content_type, body.etag, body.cache_control),
+                   ("Content-Range", f"bytes {start}-{end}/{body.size}"),
+                   ("Content-Length", str(length))]
         if head:
             return MediaAnswer(206, headers)
         if body.data is not None:
@@ -153,7 +195,7 @@ def _conditional(body: MediaBody, req: MediaRequest) -> MediaAnswer | None:
                 f.seek(start)
                 part = f.read(length)
         return MediaAnswer(206, headers, part, size=length)
-    headers.append(("Content-Length", str(body.size)))
+    headers = whole_file_headers(body.content_type, body.etag, body.cache_control, body.size)
     if head:
         return MediaAnswer(200, headers)
     if body.data is not None:

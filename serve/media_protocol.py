@@ -20,20 +20,28 @@ pyproject.toml and tests/serve covers this path over real sockets.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import urllib.parse
+from collections.abc import Iterable
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from serve.fastpath import MediaRequest, answer, is_candidate, read_file
+from serve.fastpath import MediaRequest, answer, is_candidate
 
 log = logging.getLogger(__name__)
 
 
 class MediaProtocol(HttpToolsProtocol):
     _answered = False  # the current request was answered inline
+    _fd = -1  # the connection's socket, for sendfile
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        self._fd = sock.fileno() if sock is not None else -1
 
     def on_message_begin(self) -> None:
         self._answered = False
@@ -42,6 +50,9 @@ class MediaProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         try:
             answered = self._answer_inline()
+        except OSError as exc:  # a file gone since its stat: nothing was sent yet
+            log.warning("inline media answer: %s", exc)
+            answered = False
         except Exception:  # noqa: BLE001 - a bug here must cost one request, not the connection
             log.exception("inline media answer failed for %r; uvicorn's path answers it",
                           self.url)
@@ -91,19 +102,19 @@ class MediaProtocol(HttpToolsProtocol):
         parts = [STATUS_LINE[out.status]]
         for name, value in self.server_state.default_headers:  # date (and server, if on)
             parts += [name, b": ", value, b"\r\n"]
-        for name, value in out.headers:
-            parts.append(f"{name}: {value}\r\n".encode("latin-1"))
+        parts.append(_encoded(out.headers) if isinstance(out.headers, tuple)
+                     else _encode(out.headers))
         if not keep_alive:
             parts.append(b"connection: close\r\n")
         parts.append(b"\r\n")
-        self._answered = True
         head = b"".join(parts)
         if method != b"GET":
             self.transport.write(head)
         elif out.path is None:
             self.transport.writelines((head, out.data))  # no copy of the body
         else:
-            _send_file(self.transport, head, out.path, out.size)
+            _send_file(self.transport, self._fd, head, out.path, out.size)
+        self._answered = True
         if keep_alive:
             self.on_response_complete()  # counts it, arms the keep-alive timer
         else:
@@ -112,29 +123,30 @@ class MediaProtocol(HttpToolsProtocol):
         return True
 
 
-def _send_file(transport: asyncio.Transport, head: bytes, path: str, size: int) -> None:
+def _send_file(transport: asyncio.Transport, out: int, head: bytes, path: str, size: int
+               ) -> None:
     """Headers, then the file by sendfile(2), straight to the socket: no copy of the
     body through Python (the copies were most of a large segment's cost).
 
     Only when nothing is queued on the transport, so the bytes stay in order; what the
     socket does not take at once is queued on the transport after them.
     """
-    sock = transport.get_extra_info("socket")
-    if sock is None or transport.get_write_buffer_size():
-        transport.writelines((head, read_file(path, size)))
-        return
-    out = sock.fileno()
-    try:
-        sent = os.write(out, head)
-    except BlockingIOError:
-        sent = 0
-    except OSError:  # the client is gone: the transport finds out and closes
-        return
-    if sent < len(head):
-        transport.writelines((head[sent:], read_file(path, size)))
-        return
+    # Opened before anything is sent: a file gone since its stat raises here, and the
+    # request is still answered whole by another path.
     fd = os.open(path, os.O_RDONLY)
     try:
+        if out < 0 or transport.get_write_buffer_size():
+            transport.writelines((head, os.pread(fd, size, 0)))
+            return
+        try:
+            sent = os.write(out, head)
+        except BlockingIOError:
+            sent = 0
+        except OSError:  # the client is gone: the transport finds out and closes
+            return
+        if sent < len(head):
+            transport.writelines((head[sent:], os.pread(fd, size, 0)))
+            return
         offset = 0
         while offset < size:
             try:
@@ -150,6 +162,14 @@ def _send_file(transport: asyncio.Transport, head: bytes, path: str, size: int) 
             transport.write(os.pread(fd, size - offset, offset))
     finally:
         os.close(fd)
+
+
+def _encode(headers: Iterable[tuple[str, str]]) -> bytes:
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("latin-1")
+
+
+# fastpath's whole-file headers come as (remembered) tuples: remember their encoding too
+_encoded = functools.lru_cache(maxsize=4096)(_encode)
 
 
 def _text(value: bytes | None) -> str | None:

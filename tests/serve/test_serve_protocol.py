@@ -14,7 +14,7 @@ from servetools import VOD_ID
 
 from asgi_server import uvicorn_server
 from hdfs_layout import StreamLayout
-from serve import create_app
+from serve import context, create_app
 from serve.asgi import Origin
 from sparkcast.config import Settings
 
@@ -161,12 +161,13 @@ def test_a_client_that_reads_late_gets_every_byte_in_order(origin_url, vod_root)
 def test_a_failing_fast_path_falls_back_to_flask(origin_url, vod_root, monkeypatch, caplog):
     """An unexpected error in the fast path costs neither the request nor the connection:
     the Flask route (not patched here) answers it."""
-    _, port = origin_url
+    origin, port = origin_url
 
     def broken(*args: object) -> None:
         raise RuntimeError("a bug in the fast path")
 
     monkeypatch.setattr("serve.fastpath.segment_body", broken)
+    context.get(origin.flask_app).recent_segments.clear()  # the memo would skip the bug
     seg = (vod_root / LAYOUT.media_segment("360p", 3)).read_bytes()
     sock, reader = _connect(port)
     with sock:
@@ -175,3 +176,47 @@ def test_a_failing_fast_path_falls_back_to_flask(origin_url, vod_root, monkeypat
             status, _, body = reader.response()
             assert (status, body) == (200, seg)
     assert "a bug in the fast path" in caplog.text
+
+
+def test_a_segment_deleted_after_its_stat_is_a_404_on_a_live_connection(origin_url, vod_root):
+    """The one-second segment memo may name a file that is gone; the answer is then a
+    clean 404 (Flask's), not headers without a body."""
+    _, port = origin_url
+    src = vod_root / LAYOUT.media_segment("360p", 5)
+    url = f"/streams/{VOD_ID}/out/360p/00000005.m4s"
+    saved = src.read_bytes()
+    sock, reader = _connect(port)
+    try:
+        with sock:
+            sock.sendall(_request("GET", url))
+            assert reader.response()[0] == 200  # now remembered with its stat
+            src.unlink()
+            sock.sendall(_request("GET", url) + _request("GET", SEG))
+            status, headers, _ = reader.response()
+            assert status == 404 and headers["content-type"] == "application/json"
+            assert reader.response()[0] == 200
+    finally:
+        src.write_bytes(saved)
+
+
+def test_a_segment_rewritten_in_place_is_seen_within_a_second(origin_url, vod_root):
+    """Segments are remembered per URL for a second (fastpath.RECENT_SECONDS); a VOD
+    transcoded again rewrites them, and viewers get the new bytes after that."""
+    from serve.fastpath import RECENT_SECONDS
+
+    _, port = origin_url
+    src = vod_root / LAYOUT.media_segment("360p", 7)
+    url = f"/streams/{VOD_ID}/out/360p/00000007.m4s"
+    saved = src.read_bytes()
+    sock, reader = _connect(port)
+    try:
+        with sock:
+            sock.sendall(_request("GET", url))
+            assert reader.response()[2] == saved
+            src.write_bytes(saved[:1000])
+            time.sleep(RECENT_SECONDS + 0.2)
+            sock.sendall(_request("GET", url))
+            status, headers, body = reader.response()
+            assert status == 200 and body == saved[:1000]
+    finally:
+        src.write_bytes(saved)
