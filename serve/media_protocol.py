@@ -23,6 +23,7 @@ import asyncio
 import functools
 import logging
 import os
+import socket
 import urllib.parse
 from collections.abc import Iterable
 
@@ -36,12 +37,21 @@ log = logging.getLogger(__name__)
 
 class MediaProtocol(HttpToolsProtocol):
     _answered = False  # the current request was answered inline
-    _fd = -1  # the connection's socket, for sendfile
+    _sock: socket.socket | None = None  # the connection's socket, for send and sendfile
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         sock = transport.get_extra_info("socket")
-        self._fd = sock.fileno() if sock is not None else -1
+        if sock is not None:
+            # uvloop hands out a stand-in that cannot send; a duplicate descriptor can
+            self._sock = socket.socket(fileno=os.dup(sock.fileno()))
+            self._sock.setblocking(False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         self._answered = False
@@ -113,7 +123,7 @@ class MediaProtocol(HttpToolsProtocol):
         elif out.path is None:
             self.transport.writelines((head, out.data))  # no copy of the body
         else:
-            _send_file(self.transport, self._fd, head, out.path, out.size)
+            _send_file(self.transport, self._sock, head, out.path, out.size)
         self._answered = True
         if keep_alive:
             self.on_response_complete()  # counts it, arms the keep-alive timer
@@ -123,10 +133,11 @@ class MediaProtocol(HttpToolsProtocol):
         return True
 
 
-def _send_file(transport: asyncio.Transport, out: int, head: bytes, path: str, size: int
-               ) -> None:
+def _send_file(transport: asyncio.Transport, sock: socket.socket | None, head: bytes,
+               path: str, size: int) -> None:
     """Headers, then the file by sendfile(2), straight to the socket: no copy of the
-    body through Python (the copies were most of a large segment's cost).
+    body through Python (the copies were most of a large segment's cost). MSG_MORE
+    holds the headers back until the body follows, so they leave in the same packets.
 
     Only when nothing is queued on the transport, so the bytes stay in order; what the
     socket does not take at once is queued on the transport after them.
@@ -135,11 +146,11 @@ def _send_file(transport: asyncio.Transport, out: int, head: bytes, path: str, s
     # request is still answered whole by another path.
     fd = os.open(path, os.O_RDONLY)
     try:
-        if out < 0 or transport.get_write_buffer_size():
+        if sock is None or transport.get_write_buffer_size():
             transport.writelines((head, os.pread(fd, size, 0)))
             return
         try:
-            sent = os.write(out, head)
+            sent = sock.send(head, socket.MSG_MORE)
         except BlockingIOError:
             sent = 0
         except OSError:  # the client is gone: the transport finds out and closes
@@ -147,6 +158,7 @@ def _send_file(transport: asyncio.Transport, out: int, head: bytes, path: str, s
         if sent < len(head):
             transport.writelines((head[sent:], os.pread(fd, size, 0)))
             return
+        out = sock.fileno()
         offset = 0
         while offset < size:
             try:
