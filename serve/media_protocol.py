@@ -121,7 +121,7 @@ class MediaProtocol(HttpToolsProtocol):
         if method != b"GET":
             self.transport.write(head)
         elif out.path is None:
-            self.transport.writelines((head, out.data))  # no copy of the body
+            _send_bytes(self.transport, self._sock, head, out.data)
         else:
             _send_file(self.transport, self._sock, head, out.path, out.size)
         self._answered = True
@@ -131,6 +131,25 @@ class MediaProtocol(HttpToolsProtocol):
             self.server_state.total_requests += 1
             self.transport.close()
         return True
+
+
+def _send_bytes(transport: asyncio.Transport, sock: socket.socket | None, head: bytes,
+                data: bytes) -> None:
+    """Headers and an in-memory body (a cached live segment, a manifest) in one sendmsg,
+    without joining them; what the socket does not take is queued on the transport."""
+    if sock is None or transport.get_write_buffer_size():
+        transport.writelines((head, data))
+        return
+    try:
+        sent = sock.sendmsg((head, data))
+    except BlockingIOError:
+        sent = 0
+    except OSError:  # the client is gone: the transport finds out and closes
+        return
+    if sent < len(head):
+        transport.writelines((head[sent:], data))
+    elif sent < len(head) + len(data):
+        transport.write(memoryview(data)[sent - len(head):])
 
 
 def _send_file(transport: asyncio.Transport, sock: socket.socket | None, head: bytes,
