@@ -220,3 +220,28 @@ def test_a_segment_rewritten_in_place_is_seen_within_a_second(origin_url, vod_ro
             assert status == 200 and body == saved[:1000]
     finally:
         src.write_bytes(saved)
+
+
+def test_bytes_from_memory_reach_a_late_reader_whole_and_in_order(origin_url):
+    """Live segments come from the last-seconds cache: headers and bytes leave in one
+    sendmsg, and what the socket cannot take queues on the transport, in order."""
+    origin, port = origin_url
+    ctx = context.get(origin.flask_app)
+    url = f"/streams/{VOD_ID}/out/360p/00000008.m4s"
+    big = bytes(range(256)) * 8192  # 2 MB, more than a socket buffer takes at once
+    ctx.recent_segments.clear()
+    assert ctx.cache.put(LAYOUT.media_segment("360p", 8), big)
+    order = [url, SEG, url, url, f"/streams/{VOD_ID}/manifest.mpd"] * 4
+    sock, reader = _connect(port)
+    with sock:
+        sock.sendall(b"".join(_request("GET", p) for p in order))
+        time.sleep(1.0)
+        for i, path in enumerate(order):
+            status, headers, body = reader.response()
+            assert status == 200, f"response {i} ({path})"
+            if path == url:
+                assert body == big, f"response {i}"
+            elif path == SEG:
+                assert headers["content-type"] == "video/mp4" and len(body) > 1000
+            else:
+                assert b"<MPD" in body
