@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,17 @@ class Reader:
     def closed(self) -> bool:
         self.sock.settimeout(5)
         return not self.buf and not self._fill()
+
+
+@contextmanager
+def _put_back(vod_root: Path, number: int) -> Iterator[tuple[Path, str, bytes]]:
+    """A 360p segment the test may delete or rewrite: (file, URL, bytes), restored after."""
+    src = vod_root / LAYOUT.media_segment("360p", number)
+    saved = src.read_bytes()
+    try:
+        yield src, f"/streams/{VOD_ID}/out/360p/{number:08d}.m4s", saved
+    finally:
+        src.write_bytes(saved)
 
 
 def _connect(port: int) -> tuple[socket.socket, Reader]:
@@ -182,21 +194,15 @@ def test_a_segment_deleted_after_its_stat_is_a_404_on_a_live_connection(origin_u
     """The one-second segment memo may name a file that is gone; the answer is then a
     clean 404 (Flask's), not headers without a body."""
     _, port = origin_url
-    src = vod_root / LAYOUT.media_segment("360p", 5)
-    url = f"/streams/{VOD_ID}/out/360p/00000005.m4s"
-    saved = src.read_bytes()
     sock, reader = _connect(port)
-    try:
-        with sock:
-            sock.sendall(_request("GET", url))
-            assert reader.response()[0] == 200  # now remembered with its stat
-            src.unlink()
-            sock.sendall(_request("GET", url) + _request("GET", SEG))
-            status, headers, _ = reader.response()
-            assert status == 404 and headers["content-type"] == "application/json"
-            assert reader.response()[0] == 200
-    finally:
-        src.write_bytes(saved)
+    with _put_back(vod_root, 5) as (src, url, _), sock:
+        sock.sendall(_request("GET", url))
+        assert reader.response()[0] == 200  # now remembered with its stat
+        src.unlink()
+        sock.sendall(_request("GET", url) + _request("GET", SEG))
+        status, headers, _ = reader.response()
+        assert status == 404 and headers["content-type"] == "application/json"
+        assert reader.response()[0] == 200
 
 
 def test_a_segment_rewritten_in_place_is_seen_within_a_second(origin_url, vod_root):
@@ -205,21 +211,15 @@ def test_a_segment_rewritten_in_place_is_seen_within_a_second(origin_url, vod_ro
     from serve.fastpath import RECENT_SECONDS
 
     _, port = origin_url
-    src = vod_root / LAYOUT.media_segment("360p", 7)
-    url = f"/streams/{VOD_ID}/out/360p/00000007.m4s"
-    saved = src.read_bytes()
     sock, reader = _connect(port)
-    try:
-        with sock:
-            sock.sendall(_request("GET", url))
-            assert reader.response()[2] == saved
-            src.write_bytes(saved[:1000])
-            time.sleep(RECENT_SECONDS + 0.2)
-            sock.sendall(_request("GET", url))
-            status, headers, body = reader.response()
-            assert status == 200 and body == saved[:1000]
-    finally:
-        src.write_bytes(saved)
+    with _put_back(vod_root, 7) as (src, url, saved), sock:
+        sock.sendall(_request("GET", url))
+        assert reader.response()[2] == saved
+        src.write_bytes(saved[:1000])
+        time.sleep(RECENT_SECONDS + 0.2)
+        sock.sendall(_request("GET", url))
+        status, _, body = reader.response()
+        assert status == 200 and body == saved[:1000]
 
 
 def test_bytes_from_memory_reach_a_late_reader_whole_and_in_order(origin_url):
