@@ -27,6 +27,7 @@ import contextlib
 import gc
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -35,7 +36,14 @@ from flask import Flask
 
 from hdfs_layout.layout import streams_dir
 from serve import context, create_app
-from serve.fastpath import MediaAnswer, MediaRequest, answer, is_candidate, read_file
+from serve.fastpath import (
+    RECENT_SECONDS,
+    MediaAnswer,
+    MediaRequest,
+    answer,
+    is_candidate,
+    read_file,
+)
 from sparkcast.config import Settings
 
 Scope = dict[str, Any]
@@ -47,6 +55,7 @@ log = logging.getLogger(__name__)
 
 CLIENT_GONE = "sparkcast.client_gone"  # environ key (threading.Event)
 DEFAULT_THREADS = 8
+REPLAYS_MAX = 4096
 
 
 class Origin:
@@ -57,8 +66,10 @@ class Origin:
         self.threads = threads
         self._wsgi = WSGIMiddleware(self._with_extras, workers=threads)
         self._blocking: bool | None = None  # does storage block (HDFS)? known on first use
-        # serve/media_protocol.py answers media inside uvicorn's parser when this is set
+        # serve/media_protocol.py answers media inside uvicorn's parser when this is set,
+        # and sends a segment's answer again to the same request target for a second
         self.inline_media = False
+        self.replays: dict[bytes, tuple[float, MediaAnswer, bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -116,6 +127,12 @@ class Origin:
                                 for k, v in out.headers]})
         await send({"type": "http.response.body", "body": body})
         return True
+
+    def remember(self, target: bytes, out: MediaAnswer, head: bytes) -> None:
+        """Keep a segment's answer (and its encoded headers) for RECENT_SECONDS."""
+        if len(self.replays) >= REPLAYS_MAX:  # old targets pile up: start over
+            self.replays.clear()
+        self.replays[target] = (time.monotonic() + RECENT_SECONDS, out, head)
 
     def _storage_blocks(self) -> bool:
         if self._blocking is None:

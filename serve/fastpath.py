@@ -74,6 +74,10 @@ class MediaAnswer:
     data: bytes = b""
     path: str | None = None
     size: int = 0  # body bytes (0 for HEAD and 304)
+    # A segment's whole-file 200: the same answer may be sent again to the same URL for
+    # RECENT_SECONDS (see replayed()); its stream, and whether the bytes are cached.
+    segment_of: str | None = None
+    cached: bool = False
 
 
 def is_candidate(method: str, path: str) -> bool:
@@ -109,8 +113,18 @@ def answer(app: Flask, req: MediaRequest) -> MediaAnswer | None:
         return None
     metrics.count_request(endpoint, str(out.status), endpoint.split(".")[1], out.size)
     if endpoint == "media.segment":
-        observe_segment(m.group(1), req.client, body, started)
+        observe_segment(m.group(1), req.client, body.cached, started)
+        if out.status == 200:
+            out.segment_of, out.cached = m.group(1), body.cached
     return out
+
+
+def replayed(out: MediaAnswer, client: str, started: float) -> None:
+    """Count a segment answer sent again within RECENT_SECONDS (the caller checked that
+    the request is a plain GET of the same URL) as answer() counts one it makes."""
+    metrics.tally.cache(out.cached)
+    metrics.count_request("media.segment", "200", "segment", out.size)
+    observe_segment(out.segment_of or "", client, out.cached, started)
 
 
 def _odd_target(raw_path: str) -> bool:

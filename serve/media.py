@@ -271,10 +271,9 @@ def segment_body(ctx: context.ServeContext, stream_id: str, rendition: str,
     return _load(ctx, path, stream_id, mimetype, SEGMENT_CACHE)
 
 
-def observe_segment(stream_id: str, client: str, body: MediaBody, started: float) -> None:
+def observe_segment(stream_id: str, client: str, cached: bool, started: float) -> None:
     _viewers.touch(stream_id, client)
-    metrics.tally.segment_time("cache" if body.cached else "storage",
-                               time.perf_counter() - started)
+    metrics.tally.segment_time("cache" if cached else "storage", time.perf_counter() - started)
 
 
 def _respond(body: MediaBody) -> Response:
@@ -321,7 +320,7 @@ def segment(stream_id: str, rendition: str, name: str) -> Response:
     started = time.perf_counter()
     body = segment_body(context.get(), stream_id, rendition, name)
     resp = _respond(body)
-    observe_segment(stream_id, f"{request.remote_addr}|{request.user_agent.string}", body,
+    observe_segment(stream_id, f"{request.remote_addr}|{request.user_agent.string}", body.cached,
                     started)
     return resp
 

@@ -245,3 +245,34 @@ def test_bytes_from_memory_reach_a_late_reader_whole_and_in_order(origin_url):
                 assert headers["content-type"] == "video/mp4" and len(body) > 1000
             else:
                 assert b"<MPD" in body
+
+
+def test_repeated_segment_answers_are_counted_and_conditions_still_apply(origin_url, vod_root):
+    """A segment's answer is sent again to the same target for a second without asking
+    fastpath; every such request is counted, and requests with conditions are not
+    answered from it."""
+    from serve import metrics
+
+    _, port = origin_url
+    seg = (vod_root / LAYOUT.media_segment("360p", 3)).read_bytes()
+
+    def segment_requests() -> float:
+        metrics.tally.flush()
+        return metrics.REQUESTS.labels("media.segment", "200")._value.get()
+
+    before = segment_requests()
+    sock, reader = _connect(port)
+    with sock:
+        sock.sendall(_request("GET", SEG) * 5)
+        etag = ""
+        for _ in range(5):
+            status, headers, body = reader.response()
+            assert (status, body) == (200, seg)
+            etag = headers["etag"]
+        sock.sendall(_request("GET", SEG, f"If-None-Match: {etag}")
+                     + _request("GET", SEG, "Range: bytes=0-9")
+                     + _request("GET", SEG + "?v=2"))
+        assert reader.response()[0] == 304
+        assert reader.response()[:3:2] == (206, seg[:10])
+        assert reader.response()[:3:2] == (200, seg)
+    assert segment_requests() - before == 6  # five replays or answers, and the ?v=2 one
