@@ -115,7 +115,10 @@ class MediaProtocol(HttpToolsProtocol):
 
     def _ask(self, origin: Any, method: bytes, headers: dict[bytes, bytes], client: str
              ) -> MediaAnswer | None:
-        raw_path = httptools.parse_url(self.url).path
+        try:
+            raw_path = httptools.parse_url(self.url).path
+        except httptools.HttpParserInvalidURLError:
+            return None  # uvicorn's path answers 400
         path = raw_path.decode("latin-1")
         if "%" in path:
             path = urllib.parse.unquote(path)
