@@ -63,7 +63,6 @@ class Origin:
 
     def __init__(self, flask_app: Flask, threads: int = DEFAULT_THREADS) -> None:
         self.flask_app = flask_app  # gunicorn's post_worker_init hook starts its filler
-        self.threads = threads
         self._wsgi = WSGIMiddleware(self._with_extras, workers=threads)
         self._blocking: bool | None = None  # does storage block (HDFS)? known on first use
         # serve/media_protocol.py answers media inside uvicorn's parser when this is set,
