@@ -22,7 +22,6 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -34,6 +33,7 @@ from serve.media import (
     BAD_TARGET,
     CORS_HEADERS,
     MediaBody,
+    clock_text,
     clock_url,
     mpd_body,
     observe_segment,
@@ -159,8 +159,7 @@ def status_line(status: int) -> str:
 
 
 def _clock(method: str) -> MediaAnswer:
-    # UTCTiming (urn:mpeg:dash:utc:http-iso:2014), as the media blueprint's /clock
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = clock_text()
     data = now.encode("ascii") if method == "GET" else b""
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(now))),
                ("Cache-Control", "no-store"), *CORS_HEADERS]

@@ -301,6 +301,11 @@ def range_not_satisfiable(size: int) -> Response:
     return err
 
 
+def clock_text() -> str:
+    """UTCTiming (urn:mpeg:dash:utc:http-iso:2014): the server's time, ISO 8601, ms."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def clock_url(host_url: str) -> str:
     return host_url.rstrip("/") + "/clock"
 
@@ -327,9 +332,7 @@ def segment(stream_id: str, rendition: str, name: str) -> Response:
 
 @bp.get("/clock")
 def clock() -> Response:
-    """UTCTiming (urn:mpeg:dash:utc:http-iso:2014): the server's time, ISO 8601, ms."""
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    resp = Response(now, mimetype="text/plain")
+    resp = Response(clock_text(), mimetype="text/plain")
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

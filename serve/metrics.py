@@ -6,6 +6,7 @@ and /metrics aggregates every worker's files; gauges then sum live workers.
 
 from __future__ import annotations
 
+import atexit
 import bisect
 import logging
 import os
@@ -102,6 +103,7 @@ class _Tally:
                     self._thread = threading.Thread(target=self._run, name="metrics-flush",
                                                     daemon=True)
                     self._thread.start()
+                    atexit.register(self.flush)  # a stopping worker keeps its last second
 
     def _run(self) -> None:
         while True:
