@@ -18,7 +18,6 @@ on the next segment boundary after the previous end, `discontinuity` set.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
@@ -28,19 +27,18 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 from hdfs_layout import Storage, StreamLayout
 from ingest.grid import Grid, plan_grid
 from ingest.records import ChunkRecord, SourceRecord
+from ingest.stream_lock import StreamLock
 from jobs.encode import AudioCodec
 from jobs.live_audio import AudioPackager
-from sparkcast.media.ffmpeg_run import FFMPEG, FFPROBE, MediaError, run
-from sparkcast.media.probe import packets_args, parse_packets
+from sparkcast.media.ffmpeg_run import FFMPEG, MediaError, run
+from sparkcast.media.probe import frame_rate, packets_args, parse_packets, probe_args
 
 log = logging.getLogger("sparkcast.live")
 AUDIO_TIMESCALE = 48000
@@ -116,8 +114,7 @@ def probe_live(url: str, timeout: float = 20.0) -> dict:
     while True:
         target = str(recording_path(url)) if is_recording(url) else url
         try:
-            out = run([FFPROBE, "-v", "error", "-show_streams", "-of", "json", target],
-                      source=_redact(url), timeout=timeout)
+            out = run(probe_args(target), source=_redact(url), timeout=timeout)
             doc = json.loads(out or b"{}")
             if any(s.get("codec_type") == "video" for s in doc.get("streams", [])):
                 return doc
@@ -153,19 +150,6 @@ def _feed(path: Path, sink, done: threading.Event) -> None:
                 sink.close()
 
 
-@contextmanager
-def stream_lock(stream_id: str) -> Iterator[None]:
-    """One chunker per stream at a time: after a quick reconnect the new publish waits
-    until the previous one has written its last chunk, then continues after it."""
-    path = Path(tempfile.gettempdir()) / f"sparkcast-live-{stream_id}.lock"
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def _redact(url: str) -> str:
     """A live URL's (or recording's) last path element holds the stream key: never log it."""
     return url.rsplit("/", 1)[0] + "/<key>" if url.startswith(("rtmp", "file:")) else url
@@ -198,13 +182,16 @@ def ingest_args(url: str, gop_dir: Path, gop_list: Path, audio: bool, codec: Aud
 class LiveChunker:
     def __init__(self, storage: Storage, stream_id: str, url: str, chunk_seconds: float = 10.0,
                  segment_seconds: float = 2.0, audio: AudioCodec | None = None,
-                 realtime: bool = False):
+                 realtime: bool = False, stop: threading.Event | None = None):
         self.storage, self.layout = storage, StreamLayout(stream_id)
         self.stream_id, self.url = stream_id, url
         self.chunk_seconds, self.segment_seconds = chunk_seconds, segment_seconds
         self.audio_codec = audio or AudioCodec()
         self.realtime = realtime
-        self.stop = threading.Event()
+        self.stop = stop or threading.Event()
+        self.lock = StreamLock(stream_id)
+        # nginx's worker starts the chunker of a recording; it is gone if we are reparented.
+        self._front = os.getppid()
         self.chunks: list[ChunkRecord] = []
 
     # set-up -------------------------------------------------------------------------------
@@ -219,9 +206,9 @@ class LiveChunker:
             source = SourceRecord.from_json(self.storage.read(self.layout.source_record))
             if source.live:
                 return source, has_audio
-        rate = Fraction(video.get("avg_frame_rate") or video.get("r_frame_rate") or "0/1")
-        if rate <= 0:
-            rate = Fraction(video.get("r_frame_rate", "30/1"))
+        rate = frame_rate(video)
+        if rate is None:
+            raise MediaError(_redact(self.url), "live input's video has no usable frame rate")
         grid = plan_grid(rate, self.segment_seconds, self.chunk_seconds)
         source = SourceRecord(
             stream_id=self.stream_id, input=_redact(self.url), width=int(video["width"]),
@@ -236,7 +223,7 @@ class LiveChunker:
 
     def run(self) -> list[ChunkRecord]:
         """Chunk until the input ends or stop is set; returns the chunks written."""
-        with stream_lock(self.stream_id):
+        with self.lock:
             chunks = self._run()
         if is_recording(self.url):
             recording_path(self.url).unlink(missing_ok=True)  # all of it is in chunks now
@@ -280,7 +267,8 @@ class LiveChunker:
                 seen = len(lines)
                 if proc.poll() is not None:
                     break
-                if self.stop.wait(0.2):
+                self.lock.beat()
+                if self.stop.wait(0.2) or self._front_gone():
                     self._finish(proc, publish_over)
             listed = [work / line.split(",")[0] for line in gop_list.read_text().splitlines()]
             for path in listed[seen:]:
@@ -303,18 +291,38 @@ class LiveChunker:
                              else f"ffmpeg exit code {proc.returncode}")
         return state.chunks
 
+    def _front_gone(self) -> bool:
+        """A recording's publish is over without a signal: the RTMP front that started us
+        has died (we were reparented), or the recording has not grown for a while."""
+        if not is_recording(self.url):
+            return False  # a network input ends by ffmpeg's own read timeout
+        if os.getppid() != self._front:
+            log.warning("stream %s: the RTMP front is gone; closing the publish",
+                        self.stream_id)
+            return True
+        try:
+            idle = time.time() - recording_path(self.url).stat().st_mtime
+        except FileNotFoundError:
+            idle = float("inf")
+        if idle > LIVE_TIMEOUT_S:
+            log.warning("stream %s: the recording has not grown for %.0f s; closing the "
+                        "publish", self.stream_id, idle)
+            return True
+        return False
 
     def _finish(self, proc: subprocess.Popen[bytes], publish_over: threading.Event) -> None:
         """The publish is over: a recording is fed to its end and ffmpeg finishes at its
         EOF (closing and listing its last GOP); a live connection is closed now."""
         if is_recording(self.url):
             publish_over.set()
-            try:
-                proc.wait(timeout=30)
-                return
-            except subprocess.TimeoutExpired:
-                log.warning("stream %s: ffmpeg did not finish the recording; stopping it",
-                            self.stream_id)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                self.lock.beat()
+                with suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=0.5)
+                    return
+            log.warning("stream %s: ffmpeg did not finish the recording; stopping it",
+                        self.stream_id)
         # The first TERM ends ffmpeg's loop; a second interrupts a blocked read.
         for wait in (2.0, 10.0):
             if proc.poll() is not None:

@@ -54,6 +54,19 @@ def date_time(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def period_id(number: int | str) -> str:
+    """The Period@id of a stream's period `number` (its publish, counted from 0)."""
+    return f"p{number}"
+
+
+def parse_mpd(data: bytes) -> etree._Element:
+    """An MPD's root element. Raises ValueError when it does not parse."""
+    try:
+        return etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        raise ValueError(f"MPD does not parse: {exc}") from exc
+
+
 def _el(parent: etree._Element, tag: str, **attrs: object) -> etree._Element:
     return etree.SubElement(parent, f"{{{NS}}}{tag}",
                             {k: str(v) for k, v in attrs.items() if v is not None})
@@ -117,7 +130,14 @@ def _event_stream(period_el: etree._Element, period: Period, events: tuple[Event
 
 def _period(root: etree._Element, period: Period, p: Presentation | None = None,
             period_end: float | None = None) -> None:
-    el = _el(root, "Period", id=f"p{period.id}", start=duration(period.start))
+    media_end = period.media_end
+    # A period followed by a gap (a publisher's reconnect) ends where its media ends: left
+    # open, it would reach the next period's start, and a player aiming into the gap
+    # would wait there for segments that never come.
+    closed = p is not None and period is not p.periods[-1] and period_end is not None \
+        and media_end < period_end - 0.001
+    el = _el(root, "Period", id=period_id(period.id), start=duration(period.start),
+             duration=duration(media_end - period.start) if closed else None)
     if p is not None and p.events and p.wallclock_anchor is not None:
         _event_stream(el, period, p.events, p.wallclock_anchor, period_end)
     _video_set(el, period.video, 0)

@@ -60,6 +60,14 @@ class Period:
         return t.duration_ticks / t.timescale
 
     @property
+    def media_end(self) -> float:
+        """Presentation time where the period's video (else audio) ends."""
+        t = self.video[0] if self.video else self.audio[0]
+        last = t.segments[-1]
+        return self.start + (last.start + last.duration - t.presentation_time_offset) \
+            / t.timescale
+
+    @property
     def discontinuity(self) -> bool:
         return self.id != "0"
 

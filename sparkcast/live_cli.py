@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from typing import Any
 
 import click
 
 from sparkcast.cli import _settings, handle_errors, master_option, root_option
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def handler(signum: int, _frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return stop
+from sparkcast.config import DEMO_CHUNK_SECONDS, demo_settings
+from sparkcast.stop_signal import stop_on_signals
 
 
 def _log_to_stderr() -> None:
@@ -46,9 +35,7 @@ def live_ingest(url: str, stream_id: str, chunk_seconds: float | None, realtime:
     settings = _settings(root=root, chunk_seconds=chunk_seconds)
     chunker = LiveChunker(open_root(settings), stream_id, url, settings.chunk_seconds,
                           settings.segment_seconds, AudioCodec(bitrate=settings.audio_bitrate),
-                          realtime=realtime)
-    stop = _stop_on_signals()
-    threading.Thread(target=lambda: (stop.wait(), chunker.stop.set()), daemon=True).start()
+                          realtime=realtime, stop=stop_on_signals())
     chunks = chunker.run()
     click.echo(f"{stream_id}: {len(chunks)} chunks written", err=True)
 
@@ -106,7 +93,7 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
                           notices=_notices_source(settings))
     spark = get_session("sparkcast-live", settings.spark_master)
     # After the session: PySpark installs its own SIGINT handler (cancel jobs, raise).
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     job = LiveJob(spark, open_root(settings), storage_config(settings), options,
                   on_end=_mark_ended(settings))
     click.echo(f"live job running on {spark.sparkContext.master}; storage {settings.root}",
@@ -119,13 +106,14 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
 
 @click.command("demo")
 @click.option("--stream-id", default="demo", show_default=True)
-@click.option("--chunk-seconds", type=float, default=4.0, show_default=True,
-              help="live chunk length (shorter: lower latency)")
+@click.option("--chunk-seconds", type=float,
+              help="live chunk length (default $SPARKCAST_CHUNK_SECONDS, else "
+                   f"{DEMO_CHUNK_SECONDS:g}; shorter: lower latency)")
 @click.option("--port", type=int, help="serve's HTTP port (default 8080)")
 @click.option("--size", default="1280x720", show_default=True, help="test stream size")
 @root_option
 @handle_errors
-def demo(stream_id: str, chunk_seconds: float, port: int | None, size: str,
+def demo(stream_id: str, chunk_seconds: float | None, port: int | None, size: str,
          root: str | None) -> None:
     """Run everything on the embedded defaults and publish a live test stream.
 
@@ -133,25 +121,25 @@ def demo(stream_id: str, chunk_seconds: float, port: int | None, size: str,
     ffmpeg's testsrc2 (with the clock burnt in) and a tone over RTMP, and prints the
     player URL. Ctrl-C stops everything it started.
     """
-    import time
     from pathlib import Path
 
     from platformdirs import user_data_dir
 
     from hdfs_layout import StreamLayout
     from sparkcast.pipeline import open_root
-    from sparkcast.stack import LiveStack
+    from sparkcast.stack import LiveStack, lists_chunk, next_chunk
 
-    settings = _settings(root=root, port=port, chunk_seconds=chunk_seconds)
+    settings = demo_settings(_settings(root=root, port=port, chunk_seconds=chunk_seconds))
     run_dir = Path(user_data_dir("sparkcast")) / "demo-run"
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     stack = LiveStack(settings, run_dir)
     click.echo("starting serve, the RTMP front and the live job (logs in "
                f"{run_dir}) ...", err=True)
     with stack:
         key = stack.create_key(stream_id)
-        publisher = stack.publish(key, size=size)
         storage = open_root(settings)
+        first_seq = next_chunk(storage, stream_id)
+        publisher = stack.publish(key, size=size)
         layout = StreamLayout(stream_id)
         base = stack.base_url
         click.echo(f"publishing a test stream to {stack.rtmp.publish_url}/<key> "
@@ -159,7 +147,7 @@ def demo(stream_id: str, chunk_seconds: float, port: int | None, size: str,
         click.echo("waiting for the first chunk to be transcoded ...", err=True)
         shown = False
         while not stop.wait(1.0):
-            if not shown and storage.exists(layout.manifest):
+            if not shown and lists_chunk(storage, stream_id, first_seq):
                 click.echo(f"\n  player  {base}/watch/{stream_id}\n"
                            f"  DASH    {base}/{layout.manifest}\n"
                            f"  HLS     {base}/{layout.master_playlist}\n\n"
@@ -173,4 +161,3 @@ def demo(stream_id: str, chunk_seconds: float, port: int | None, size: str,
                 if proc is not None and proc.poll() is not None:
                     raise click.ClickException(f"{name} exited: {stack.log_tail(name)}")
         click.echo("stopping ...", err=True)
-        time.sleep(0)

@@ -17,11 +17,19 @@ import signal
 import subprocess
 import time
 import urllib.request
+from contextlib import suppress
 from pathlib import Path
 
+import psutil
+
+from hdfs_layout import Storage, StorageError, StreamLayout
+from ingest.records import ChunkRecord
 from ingest.rtmp import RtmpServer, free_port, sparkcast_executable
+from jobs.mpd import NS, parse_mpd, period_id
 from sparkcast.config import Settings, settings_env
 
+# Everything a stopped stack started is gone this long after stop() began.
+STOP_TIMEOUT_S = 8.0
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
@@ -48,6 +56,8 @@ def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720
 
 
 class LiveStack:
+    _live_log_offset = 0
+
     def __init__(self, settings: Settings, run_dir: Path, master: str = "local[2]"):
         self.settings = settings.model_copy(update={"port": settings.port or free_port()})
         self.run_dir = Path(run_dir)
@@ -92,11 +102,18 @@ class LiveStack:
     def start_live_job(self, timeout: float = 240) -> None:
         """Start the live job and wait until its streaming query runs (Spark's start-up
         takes seconds on an idle machine, a minute on a busy one)."""
+        self.spawn_live_job()
+        self.wait_live_job(timeout)
+
+    def spawn_live_job(self) -> None:
+        log = self.run_dir / "live.log"
+        self._live_log_offset = log.stat().st_size if log.exists() else 0
+        self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
+
+    def wait_live_job(self, timeout: float = 240) -> None:
         from jobs.live import READY
 
-        log = self.run_dir / "live.log"
-        offset = log.stat().st_size if log.exists() else 0
-        proc = self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
+        log, offset, proc = self.run_dir / "live.log", self._live_log_offset, self.procs["live"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -112,9 +129,11 @@ class LiveStack:
 
     def start(self) -> LiveStack:
         try:
+            # Spark's start-up is the longest: it runs while serve and the front start.
+            self.spawn_live_job()
             self.start_serve()
             self.start_rtmp()
-            self.start_live_job()
+            self.wait_live_job()
         except BaseException:
             self.stop()
             raise
@@ -166,26 +185,72 @@ class LiveStack:
 
     # stopping -----------------------------------------------------------------------------------
 
-    def stop(self) -> None:
+    def processes(self) -> list[psutil.Process]:
+        """Every process this stack started, with all their descendants, as of now."""
+        roots = [*self.procs.values(), *self.publishers]
+        if self.rtmp and self.rtmp.proc:
+            roots.append(self.rtmp.proc)
+        found = []
+        for root in roots:
+            with suppress(psutil.NoSuchProcess):
+                proc = psutil.Process(root.pid)
+                found += [proc, *proc.children(recursive=True)]
+        return found
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop every part in order (publishers, the front and its chunkers, the live job,
+        serve); whatever of theirs still runs after `timeout` s is killed, wherever it
+        went (a chunker orphaned by its front, Spark's JVM, an encoder)."""
+        deadline = time.monotonic() + timeout
+        started = self.processes()
         for proc in self.publishers:
             if proc.poll() is None:
                 proc.terminate()
         for proc in self.publishers:
-            _wait_or_kill(proc)
+            _wait_or_kill(proc, _left(deadline))
         if self.rtmp:
-            self.rtmp.stop()  # TERMs the chunkers through nginx: they close their chunks
+            self.rtmp.stop(_left(deadline))  # TERMs the chunkers: they close their chunks
             self.rtmp = None
         for name in ("live", "serve"):
             proc = self.procs.pop(name, None)
             if proc and proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-                _wait_or_kill(proc, 30)
+                _wait_or_kill(proc, _left(deadline))
+        _, alive = psutil.wait_procs(started, timeout=_left(deadline))
+        for proc in alive:
+            with suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
 
     def __enter__(self) -> LiveStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def next_chunk(storage: Storage, stream_id: str) -> int:
+    """The seq the stream's next publish starts at."""
+    return len([n for n in storage.list(StreamLayout(stream_id).index_dir)
+                if n.endswith(".json")])
+
+
+def lists_chunk(storage: Storage, stream_id: str, seq: int) -> bool:
+    """The stream's live MPD lists chunk `seq`'s period, i.e. its first segments: a viewer
+    who opens the player now watches this publish (an earlier publish's manifest may
+    still be there, dynamic, listing only what it had)."""
+    layout = StreamLayout(stream_id)
+    try:
+        record = ChunkRecord.from_json(storage.read(layout.index_record(seq)))
+        mpd = parse_mpd(storage.read(layout.manifest))
+    except (StorageError, FileNotFoundError, ValueError):
+        return False
+    return mpd.get("type") == "dynamic" and any(
+        period.get("id") == period_id(record.period) for period in mpd.iterfind(f"{{{NS}}}Period"))
+
+
+def _left(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
 
 
 def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:

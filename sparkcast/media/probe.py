@@ -69,13 +69,36 @@ def _fraction(text: str | None) -> Fraction | None:
     return value if value > 0 else None
 
 
-def _frame_rate(stream: dict) -> Fraction | None:
+# Rates cameras, encoders and broadcast standards use; a measured rate near one is that one.
+STANDARD_RATES = tuple(Fraction(r) for r in (
+    "24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60", "100",
+    "120000/1001", "120"))
+
+
+def snap_rate(rate: Fraction, tolerance: float) -> Fraction:
+    """The standard rate nearest `rate` if within `tolerance` (relative), else `rate`. Pure."""
+    best = min(STANDARD_RATES, key=lambda std: abs(std - rate))
+    return best if abs(best - rate) / best <= tolerance else rate
+
+
+def frame_rate(stream: dict) -> Fraction | None:
+    """A video stream's frame rate from ffprobe's stream entry, for files and live alike.
+
+    `r_frame_rate` is what the encoder declared (the H.264 timing info) or the base
+    rate ffmpeg guessed; `avg_frame_rate` is measured from timestamps, which in FLV
+    (RTMP) are whole milliseconds: a 30 fps publish measures 1000/33 and 60 fps 125/2.
+    So the declared rate wins unless it is implausible (90000/1 in some containers);
+    a measured one is snapped to the standard rate its timestamps' precision allows.
+    """
     r = _fraction(stream.get("r_frame_rate"))
     avg = _fraction(stream.get("avg_frame_rate"))
-    # r_frame_rate is the base rate; it is wrong (e.g. 90000/1) for some containers.
     if r and r <= 240:
-        return avg if avg and abs(avg - r) / r < Fraction(1, 1000) else r
-    return avg
+        return snap_rate(r, 0.001)
+    if avg is None:
+        return None
+    tick = _fraction(stream.get("time_base")) or Fraction(1, 90000)
+    # One tick of rounding per frame interval is the measurement's relative error.
+    return snap_rate(avg, max(0.001, float(tick * avg)))
 
 
 def parse_packets(doc: dict) -> tuple[tuple[float, ...], tuple[int, ...]]:
@@ -102,7 +125,7 @@ def parse_probe(path: str, doc: dict, packets: dict) -> MediaInfo:
                   and not s.get("disposition", {}).get("attached_pic")), None)
     if video is None:
         raise MediaError(path, "no video stream (sparkcast needs a video track)")
-    rate = _frame_rate(video)
+    rate = frame_rate(video)
     if rate is None:
         raise MediaError(path, "video stream has no usable frame rate")
     times, keys = parse_packets(packets)
