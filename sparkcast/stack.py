@@ -18,6 +18,7 @@ import subprocess
 import time
 import urllib.request
 from contextlib import suppress
+from fractions import Fraction
 from pathlib import Path
 
 import psutil
@@ -38,9 +39,9 @@ class StackError(RuntimeError):
 
 
 def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720",
-                   rate: int = 30, gop_seconds: float = 2.0) -> list[str]:
+                   rate: int | str = 30, gop_seconds: float = 2.0) -> list[str]:
     """ffmpeg publishing a synthetic show over RTMP in real time: test pattern with the
-    wall clock burnt in, and a tone. Pure."""
+    wall clock burnt in, and a tone. `rate` may be a fraction ("30000/1001"). Pure."""
     video = f"testsrc2=size={size}:rate={rate}"
     if FONT.exists():
         video += (f",drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
@@ -51,7 +52,7 @@ def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720
     if seconds:
         args += ["-t", f"{seconds:g}"]
     return args + ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
-                   "-g", str(round(gop_seconds * rate)), "-pix_fmt", "yuv420p",
+                   "-g", str(round(gop_seconds * Fraction(rate))), "-pix_fmt", "yuv420p",
                    "-c:a", "aac", "-b:a", "128k", "-f", "flv", url]
 
 
