@@ -120,6 +120,7 @@
       if (!auto) player.setRepresentationForTypeById("video", id, true);
     };
     state.toLive = () => player.seekToOriginalLive();
+    state.seek = (t) => player.seekToPresentationTime(t);
     state.liveLatency = () => player.getCurrentLiveLatency();
     return "dash";
   }
@@ -244,6 +245,29 @@
     state.everPlayed = true;
   });
   video.addEventListener("error", () => fail("video", video.error && video.error.message));
+
+  // A publisher's reconnect leaves a gap in a live stream between two Periods (HLS: around
+  // a discontinuity). dash.js waits out a gap in a live stream for as long as it lasts
+  // (12 s measured), so a viewer stalled at one, with media already buffered beyond it,
+  // moves on at once. Playing stays behind the live edge: the media ahead is listed.
+  state.gapJumps = [];
+  function jumpGap() {
+    if (!state.live || video.paused || video.readyState >= 3) return;
+    const t = video.currentTime, b = video.buffered;
+    // Stalled at the end of what is buffered (or just past it: dash.js may have seeked to
+    // its period's end, a seek that never completes), with media buffered further on.
+    // A viewer's own seek into unbuffered media is not at a buffered range's end.
+    let atEnd = false;
+    for (let i = 0; i < b.length; i++) {
+      if (atEnd && b.start(i) > t) {
+        state.gapJumps.push({ from: t, to: b.start(i) });
+        if (state.seek) state.seek(b.start(i) + 0.05); else video.currentTime = b.start(i) + 0.05;
+        return;
+      }
+      atEnd = Math.abs(b.end(i) - t) < 0.5;
+    }
+  }
+  setInterval(jumpGap, 250);
   video.addEventListener("timeupdate", tick);
   setInterval(tick, 500);
 
