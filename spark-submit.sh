@@ -7,7 +7,7 @@ usage() {
 usage: ./spark-submit.sh [SPARK OPTIONS] transcode|live [JOB ARGUMENTS]
 
 Submits a sparkcast job with spark-submit, shipping the project's Python packages
-(sparkcast, hdfs_layout, ingest, jobs) as a zip through --py-files. The driver runs
+(everything but serve/) as a zip through --py-files. The driver runs
 here (client mode): it reads INPUT from this machine and ingests it.
 
   transcode INPUT [--stream-id ID] [--chunk-seconds N] [--ladder SPEC] [--root URL] ...
@@ -96,7 +96,7 @@ import os, sys, zipfile
 root, out = sys.argv[1], sys.argv[2]
 tmp = f"{out}.{os.getpid()}.tmp"
 with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-    for pkg in ("sparkcast", "hdfs_layout", "ingest", "jobs"):
+    for pkg in ("core", "manifest", "hdfs_layout", "store", "ingest", "jobs", "sparkcast"):
         for d, _, files in os.walk(os.path.join(root, pkg)):
             for f in files:
                 if f.endswith(".py"):
@@ -114,4 +114,4 @@ exec "${SPARK_SUBMIT:-spark-submit}" \
   --conf spark.log.level=WARN \
   "${spark_opts[@]}" \
   --py-files "$zip" \
-  "$here/jobs/spark_entry.py" "$job" "$@"
+  "$here/sparkcast/spark_entry.py" "$job" "$@"

@@ -25,11 +25,12 @@ REPO = Path(__file__).resolve().parent.parent
 # The repository first: a tests/ folder must not shadow a project package.
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from ingest.grid import plan_grid  # noqa: E402
-from jobs.encode import VideoCodec, x264_options  # noqa: E402
-from jobs.ladder import parse_ladder, plan_ladder  # noqa: E402
+from core.codecs import VideoCodec  # noqa: E402
+from core.config import DEFAULT_LADDER  # noqa: E402
+from core.grid import plan_grid  # noqa: E402
+from core.ladder import parse_ladder, plan_ladder  # noqa: E402
+from jobs.encode import x264_options  # noqa: E402
 from media_tools import concat, psnr  # noqa: E402
-from sparkcast.config import DEFAULT_LADDER  # noqa: E402
 
 
 def make_source(path: Path, seconds: int) -> None:

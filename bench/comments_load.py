@@ -201,8 +201,8 @@ def bounded_phase(port: int, seconds: float, write_rate: float, reaction_rate: f
 def check_database(url: str) -> tuple[int, int]:
     from sqlalchemy import func, select
 
-    from serve.db import make_engine, session_scope
-    from serve.models import Comment, ReactionCount
+    from store.db import make_engine, session_scope
+    from store.models import Comment, ReactionCount
 
     engine = make_engine(url)
     with session_scope(engine) as s:
@@ -253,7 +253,7 @@ def main() -> None:
 
         db = MariaDB(work / "mariadb").start()
         url = db.create_database("bench")
-    from serve.db import make_engine, upgrade
+    from store.db import make_engine, upgrade
 
     engine = make_engine(url)
     upgrade(engine)

@@ -33,10 +33,10 @@ sys.path.insert(0, str(REPO))
 
 from lxml import etree  # noqa: E402
 
+from core.config import Settings  # noqa: E402
+from core.records import ChunkRecord  # noqa: E402
 from hdfs_layout import StreamLayout, open_storage  # noqa: E402
-from ingest.records import ChunkRecord  # noqa: E402
 from jobs.live_reduce import LiveState  # noqa: E402
-from sparkcast.config import Settings  # noqa: E402
 from sparkcast.stack import LiveStack  # noqa: E402
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}

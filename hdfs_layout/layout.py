@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+STREAM_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # also what URLs accept (urls.py)
+_STREAM_ID = re.compile(rf"^{STREAM_ID_PATTERN}$")
 _RENDITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 AUDIO = "audio"
 

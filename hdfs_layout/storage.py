@@ -19,7 +19,6 @@ import shutil
 import uuid
 from abc import ABC, abstractmethod
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlparse
 
 
 class StorageError(RuntimeError):
@@ -165,19 +164,3 @@ class LocalStorage(Storage):
         if not self.exists(path):
             raise StorageError(f"{self.url(path)}: no such file")
         return self.local_path(path)
-
-
-def open_storage(root_url: str, webhdfs_url: str | None = None, user: str | None = None) -> Storage:
-    """The backend for a root URL (see the module docstring for the convention)."""
-    parsed = urlparse(root_url)
-    if parsed.scheme in ("", "file"):
-        path = unquote(parsed.path) if parsed.scheme else root_url
-        if not os.path.isabs(path):
-            raise StorageError(f"storage root {root_url!r} must be an absolute path or file:// URL")
-        return LocalStorage(path)
-    if parsed.scheme == "hdfs":
-        from hdfs_layout.webhdfs import HdfsStorage
-
-        return HdfsStorage(root_url, webhdfs_url=webhdfs_url, user=user)
-    raise StorageError(f"storage root {root_url!r}: unsupported scheme {parsed.scheme!r} "
-                       "(use file:// or hdfs://)")

@@ -20,11 +20,11 @@ from fractions import Fraction
 
 import ffmpeg
 
+from core.grid import Grid, plan_grid
+from core.media.ffmpeg_run import FFMPEG, MediaError, run
+from core.media.probe import MediaInfo, VideoInfo, packets_args, parse_packets, probe
+from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import Storage, StreamLayout
-from ingest.grid import Grid, plan_grid
-from ingest.records import ChunkRecord, SourceRecord
-from sparkcast.media.ffmpeg_run import FFMPEG, MediaError, run
-from sparkcast.media.probe import MediaInfo, VideoInfo, packets_args, parse_packets, probe
 
 # Codecs MPEG-TS carries; anything else is chunked into Matroska.
 TS_VIDEO_CODECS = {"h264", "hevc", "mpeg2video", "mpeg1video", "mpeg4"}

@@ -6,7 +6,7 @@ One ffmpeg reads the live input and
   - stream-copies the video into one MPEG-TS file per GOP (the segment muxer cuts
     at every keyframe), listing each finished file in a CSV;
   - encodes the audio once, continuously, to fragmented AAC on its stdout
-    (jobs/live_audio.py packages it).
+    (ingest/live_audio.py packages it).
 A raw chunk is the byte concatenation of the GOP files that hold its frames,
 from the GOP containing its first frame, with `skip` frames to drop first:
 the same chunk records as batch ingest, so the live job runs the same map step.
@@ -31,14 +31,14 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.codecs import AudioCodec
+from core.grid import Grid, plan_grid
+from core.media.ffmpeg_run import FFMPEG, MediaError, run
+from core.media.probe import frame_rate, packets_args, parse_packets, probe_args
+from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import Storage, StreamLayout
-from ingest.grid import Grid, plan_grid
-from ingest.records import ChunkRecord, SourceRecord
+from ingest.live_audio import AudioPackager
 from ingest.stream_lock import StreamLock
-from jobs.encode import AudioCodec
-from jobs.live_audio import AudioPackager
-from sparkcast.media.ffmpeg_run import FFMPEG, MediaError, run
-from sparkcast.media.probe import frame_rate, packets_args, parse_packets, probe_args
 
 log = logging.getLogger("sparkcast.live")
 AUDIO_TIMESCALE = 48000

@@ -21,7 +21,6 @@ import os
 import pwd
 import shlex
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -34,7 +33,12 @@ from importlib import resources
 from pathlib import Path
 from types import TracebackType
 
-from sparkcast.config import Settings, settings_env
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.config import Settings, settings_env
+from core.processes import stop_process
+from store.db import ensure_schema, is_sqlite, make_engine, session_scope
+from store.keys import clear_publishing
 
 log = logging.getLogger("sparkcast.rtmp")
 
@@ -233,12 +237,7 @@ class RtmpServer:
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout)
         if proc.stderr:
             proc.stderr.close()
 
@@ -285,11 +284,6 @@ class RtmpServer:
     def _reset_publishing(self) -> None:
         # nginx sends no on_publish_done for publishers live at its shutdown; a fresh front
         # has no publisher, so stale marks must not block a stream's keys.
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from serve.db import ensure_schema, is_sqlite, make_engine, session_scope
-        from serve.keys import clear_publishing
-
         engine = make_engine(self.settings.database_url)
         try:
             if is_sqlite(engine):

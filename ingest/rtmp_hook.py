@@ -19,14 +19,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from sparkcast.config import Settings, load_settings
+from core.config import Settings, load_settings
+from ingest.rtmp import RtmpError, live_ingest_argv
+from store.db import make_engine, session_scope
+from store.keys import fingerprint, lookup_key
 
 
 def resolve_stream(settings: Settings, key: str) -> str | None:
     """The stream id of a valid (unrevoked) key, else None."""
-    from serve.db import make_engine, session_scope
-    from serve.keys import lookup_key
-
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
@@ -58,9 +58,6 @@ def recording(record_dir: Path, key: str, since: float, timeout: float = 10.0) -
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ingest.rtmp import RtmpError, live_ingest_argv
-    from serve.keys import fingerprint
-
     parser = argparse.ArgumentParser(prog="python -m ingest.rtmp_hook")
     parser.add_argument("--pull-base", required=True, help="rtmp://127.0.0.1:PORT/live")
     parser.add_argument("--log-dir", required=True, type=Path)

@@ -10,7 +10,6 @@ no progress for `stale_after` seconds kills the holder and takes the lock.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import signal
@@ -19,6 +18,8 @@ import time
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
+
+from core.locks import try_lock, unlock
 
 log = logging.getLogger("sparkcast.live")
 
@@ -62,18 +63,16 @@ class StreamLock:
         f = open(self.path, "a+")  # noqa: SIM115 - held until release()
         waited = False
         while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if try_lock(f):
                 break
-            except BlockingIOError:
-                if not waited:
-                    log.info("stream %s: waiting for the previous publish's chunker",
-                             self.stream_id)
-                    waited = True
-                idle = time.time() - os.fstat(f.fileno()).st_mtime
-                if idle > self.stale_after:
-                    self._kill_holders(idle)
-                time.sleep(0.2)
+            if not waited:
+                log.info("stream %s: waiting for the previous publish's chunker",
+                         self.stream_id)
+                waited = True
+            idle = time.time() - os.fstat(f.fileno()).st_mtime
+            if idle > self.stale_after:
+                self._kill_holders(idle)
+            time.sleep(0.2)
         f.seek(0)
         f.truncate()
         f.write(f"{os.getpid()}\n")
@@ -99,7 +98,7 @@ class StreamLock:
 
     def release(self) -> None:
         if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
+            unlock(self._file)
             self._file.close()
             self._file = None
 

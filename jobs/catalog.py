@@ -9,7 +9,7 @@ from dataclasses import asdict, fields
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from jobs.segments import Segment
+from core.segments import Segment
 
 SCHEMA = pa.schema([
     ("stream_id", pa.string()),

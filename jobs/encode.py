@@ -11,29 +11,17 @@ chunk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import ffmpeg
 
-from ingest.grid import Grid
-from jobs.ladder import Rendition
-from sparkcast.media.ffmpeg_run import FFMPEG
+from core.codecs import AudioCodec, VideoCodec
+from core.grid import Grid
+from core.ladder import Rendition
+from core.media.ffmpeg_run import FFMPEG
 
 FRAGMENTED_MP4 = "+frag_keyframe+empty_moov+default_base_moof"
 # ffmpeg's AAC encoder emits this many priming samples before the first real one; fragmented
 # MP4 has no edit list to hide them, so the manifest's presentationTimeOffset does.
 AAC_PRIMING_SAMPLES = 1024
-
-
-RATE_CONTROLS = ("capped-crf", "abr")
-
-
-@dataclass(frozen=True)
-class VideoCodec:
-    preset: str = "veryfast"
-    threads: int = 1
-    rate_control: str = "capped-crf"
-    crf: int = 23
 
 
 def rate_options(r: Rendition, codec: VideoCodec) -> dict[str, object]:
@@ -93,13 +81,6 @@ def video_args(raw: str, skip: int, frames: int, grid: Grid,
     ]
     return ffmpeg.merge_outputs(*outputs).global_args("-v", "error", "-nostdin", "-y").compile(
         cmd=FFMPEG)
-
-
-@dataclass(frozen=True)
-class AudioCodec:
-    bitrate: str = "128k"
-    sample_rate: int = 48000
-    channels: int = 2
 
 
 def audio_args(raw: str, dst: str, offset: float, duration: float, segment_seconds: float,

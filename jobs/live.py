@@ -24,16 +24,15 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from core.records import ChunkRecord, SourceRecord
+from core.segments import Segment, segment_from_json
 from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import all_index_dirs, live_checkpoint_dir, streams_dir
-from ingest.records import ChunkRecord, SourceRecord
 from jobs.catalog import catalog_bytes, read_catalog
-from jobs.live_audio import segment_from_json
 from jobs.live_reduce import LiveState, build_live_presentation, manifest_files, new_state
-from jobs.presentation import Event
-from jobs.segments import Segment
 from jobs.transcode import JobOptions, plan_tasks, run_task
 from jobs.transcode_map import StorageConfig
+from manifest.presentation import Event
 
 log = logging.getLogger("sparkcast.live")
 

@@ -11,14 +11,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 
+from core.codecs import AudioCodec
+from core.records import SourceRecord
+from core.segments import Segment
 from hdfs_layout.layout import StreamLayout
-from ingest.records import SourceRecord
-from jobs.encode import AudioCodec
-from jobs.hls import build_master, build_media
-from jobs.mpd import build_mpd
-from jobs.presentation import Event, LiveTiming, Period, Presentation, Track
 from jobs.reduce import build_periods
-from jobs.segments import Segment
+from manifest.hls import build_master, build_media
+from manifest.mpd import build_mpd
+from manifest.presentation import Event, LiveTiming, Period, Presentation, Track
 
 
 @dataclass(frozen=True)

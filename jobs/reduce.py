@@ -11,15 +11,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from core.codecs import AudioCodec
+from core.records import SourceRecord
+from core.segments import Segment
 from hdfs_layout.layout import AUDIO, StreamLayout
-from ingest.records import SourceRecord
 from jobs.catalog import catalog_bytes
-from jobs.encode import AAC_PRIMING_SAMPLES, AudioCodec
-from jobs.hls import build_master, build_media
-from jobs.mpd import build_mpd
-from jobs.presentation import Period, Presentation, Track
-from jobs.segments import Segment
-from jobs.timeline import TimelineError, check_contiguous
+from jobs.encode import AAC_PRIMING_SAMPLES
+from manifest.hls import build_master, build_media
+from manifest.mpd import build_mpd
+from manifest.presentation import Period, Presentation, Track
+from manifest.timeline import TimelineError, check_contiguous
 
 
 class ReduceError(ValueError):

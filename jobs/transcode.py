@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.codecs import AudioCodec, VideoCodec
+from core.ladder import Rendition
+from core.records import ChunkRecord, RecordError, SourceRecord
+from core.segments import Segment
 from hdfs_layout import Storage, StreamLayout
-from ingest.records import ChunkRecord, RecordError, SourceRecord
-from jobs.encode import AudioCodec, VideoCodec
-from jobs.ladder import Rendition
 from jobs.reduce import StreamOutputs, build_outputs
-from jobs.segments import Segment
 from jobs.task_input import Task, with_inputs
 from jobs.transcode_map import (
     AudioTask,

@@ -12,14 +12,15 @@ import posixpath
 import tempfile
 from dataclasses import dataclass
 
+from core.codecs import AudioCodec, VideoCodec
+from core.grid import Grid
+from core.ladder import Rendition
+from core.media.ffmpeg_run import MediaError, run
+from core.records import ChunkRecord
+from core.segments import Packaged, PackagingError, Segment, package, sha1
 from hdfs_layout import Storage, StreamLayout, open_storage
 from hdfs_layout.layout import AUDIO
-from ingest.grid import Grid
-from ingest.records import ChunkRecord
-from jobs.encode import AudioCodec, VideoCodec, audio_args, video_args
-from jobs.ladder import Rendition
-from jobs.segments import Packaged, PackagingError, Segment, package, sha1
-from sparkcast.media.ffmpeg_run import MediaError, run
+from jobs.encode import audio_args, video_args
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,14 @@ app and touches nothing at import time.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from flask import Flask
 
-from sparkcast.config import Settings, load_settings
+from core.config import Settings, load_settings
+from serve import db
+from serve.fastpath import MediaFastPath
 
 # (module, blueprint attribute); each module owns one concern.
 BLUEPRINTS: list[tuple[str, str]] = [
@@ -45,11 +48,10 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     app = Flask(__name__)
     app.config["SPARKCAST"] = settings or load_settings()
     app.config.update(test_config or {})
-    import importlib
-
-    from serve import db
-
     db.init_app(app)  # engine; a SQLite database is migrated to head here
     for module, attr in BLUEPRINTS:
         app.register_blueprint(getattr(importlib.import_module(module), attr))
+    if app.config.get("MEDIA_FAST_PATH", True):
+        # serve/fastpath.py: plain segment and manifest GETs skip Flask's dispatch.
+        app.wsgi_app = MediaFastPath(app, app.wsgi_app)
     return app

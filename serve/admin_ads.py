@@ -1,6 +1,6 @@
 """Admin API for ads (token-guarded): creatives, their upload and transcode, and breaks.
 The transcode is the pipeline's (sparkcast/ads_cli.py, run as a child process); the
-splicing of breaks into manifests is serve/ad_splice.py.
+splicing of breaks into manifests is manifest/splice.py.
 
     GET    /api/admin/ads/creatives
     POST   /api/admin/ads/creatives {"name", "source_uri", "duration_s"?}          201
@@ -26,7 +26,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import select
 
-from hdfs_layout import LayoutError, StorageError, validate_stream_id
+from core.config import settings_env
+from hdfs_layout import LayoutError, StorageError, urls, validate_stream_id
 from hdfs_layout.layout import ad_source
 from serve import audience, context
 from serve.admin_auth import require_admin
@@ -35,18 +36,17 @@ from serve.errors import json_error
 from serve.jsonapi import (
     BadRequest,
     api_errors,
-    from_unix,
     id_rule,
     iso,
     number_field,
     read_json,
     string_field,
 )
-from serve.models import AdBreak, AdCreative
-from serve.sqltypes import utcnow
-from sparkcast.config import settings_env
+from store.listing import list_rows
+from store.models import AdBreak, AdCreative
+from store.sqltypes import from_unix, utcnow
 
-bp = api_errors(require_admin(Blueprint("admin_ads", __name__, url_prefix="/api/admin/ads")))
+bp = api_errors(require_admin(Blueprint("admin_ads", __name__, url_prefix=urls.ADMIN_API + "/ads")))
 
 MAX_BODY = 8192
 STATES = ("uploaded", "transcoding", "ready", "failed")
@@ -138,10 +138,8 @@ def delete_creative(creative_id: int) -> Response:
 
 @bp.get("/breaks")
 def list_breaks() -> Response:
-    query = select(AdBreak).order_by(AdBreak.id)
-    if stream_id := request.args.get("stream_id"):
-        query = query.where(AdBreak.stream_id == stream_id)
-    return jsonify({"breaks": [break_json(r) for r in get_session().scalars(query)]})
+    rows = list_rows(get_session(), AdBreak, stream_id=request.args.get("stream_id") or None)
+    return jsonify({"breaks": [break_json(r) for r in rows]})
 
 
 @bp.post("/breaks")

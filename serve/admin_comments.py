@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
+from hdfs_layout import urls
 from serve import audience, comments
 from serve.admin_auth import require_admin
 from serve.db import get_session
@@ -33,9 +33,10 @@ from serve.jsonapi import (
     read_json,
     string_field,
 )
-from serve.models import Stream, ViewerBlock
+from store.listing import list_rows
+from store.models import Stream, ViewerBlock
 
-bp = api_errors(require_admin(Blueprint("admin_comments", __name__, url_prefix="/api/admin")))
+bp = api_errors(require_admin(Blueprint("admin_comments", __name__, url_prefix=urls.ADMIN_API)))
 
 MAX_BODY = 4096
 
@@ -87,10 +88,9 @@ def delete(comment_id: int) -> Response:
 
 @bp.get("/blocks")
 def list_blocks() -> Response:
-    query = select(ViewerBlock).order_by(ViewerBlock.id)
-    if viewer_id := request.args.get("viewer_id"):
-        query = query.where(ViewerBlock.viewer_id == viewer_id)
-    return jsonify({"blocks": [block_json(r) for r in get_session().scalars(query)]})
+    rows = list_rows(get_session(), ViewerBlock,
+                     viewer_id=request.args.get("viewer_id") or None)
+    return jsonify({"blocks": [block_json(r) for r in rows]})
 
 
 @bp.post("/blocks")

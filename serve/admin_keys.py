@@ -12,15 +12,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from hdfs_layout import LayoutError
+from hdfs_layout import LayoutError, urls
 from serve.admin_auth import require_admin
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import id_rule
-from serve.keys import KeyNotFound, create_key, list_keys, revoke_key
-from serve.models import StreamKey
+from store.keys import KeyNotFound, create_key, list_keys, revoke_key
+from store.models import StreamKey
 
-bp = require_admin(Blueprint("admin_keys", __name__, url_prefix="/api/admin/keys"))
+bp = require_admin(Blueprint("admin_keys", __name__, url_prefix=urls.ADMIN_API + "/keys"))
 
 MAX_BODY = 4096
 

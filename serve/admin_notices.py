@@ -16,14 +16,16 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from serve import audience, notices
+from hdfs_layout import urls
+from serve import audience
 from serve.admin_auth import require_admin
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import BadRequest, api_errors, id_rule, number_field, read_json, string_field
+from store import notices
 
 bp = api_errors(require_admin(Blueprint("admin_notices", __name__,
-                                        url_prefix="/api/admin/notices")))
+                                        url_prefix=urls.ADMIN_API + "/notices")))
 
 MAX_BODY = 8192
 MIN_START, MAX_START = 0.0, 32503680000.0  # 1970 .. 3000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template
 
+from hdfs_layout import urls
 from serve.player import _static
 
 bp = Blueprint("admin_page", __name__, template_folder="templates")
@@ -19,15 +20,16 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 
 
-@bp.get("/admin")
+@bp.get(urls.ADMIN_PAGE)
 def page() -> Response:
-    resp = Response(render_template("admin.html"), mimetype="text/html")
+    html = render_template("admin.html", api_url=urls.Urls().admin_api())
+    resp = Response(html, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = CSP
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
 
-@bp.get("/admin/<name>")
+@bp.get(urls.ADMIN_PAGE + "/<name>")
 def asset(name: str) -> Response:
     if name not in ASSETS:
         abort(404, "no such file")

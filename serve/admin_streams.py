@@ -13,15 +13,15 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from sqlalchemy import func, select
 
-from hdfs_layout import LayoutError, validate_stream_id
+from hdfs_layout import LayoutError, urls, validate_stream_id
 from serve.admin_auth import require_admin
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import BadRequest, api_errors, iso, read_json, string_field
-from serve.models import Comment, Notice, Stream
+from store.models import Comment, Notice, Stream
 
 bp = api_errors(require_admin(Blueprint("admin_streams", __name__,
-                                        url_prefix="/api/admin/streams")))
+                                        url_prefix=urls.ADMIN_API + "/streams")))
 
 MAX_BODY = 4096
 MAX_TITLE = 200

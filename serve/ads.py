@@ -2,7 +2,7 @@
 
     POST /api/streams/<id>/ads/<break id>/impressions  {"event": "start"|"complete"}  204
 
-The player knows a break by its DASH Period id ("ad-<break id>", serve/ad_splice.py).
+The player knows a break by its DASH Period id ("ad-<break id>", manifest/splice.py).
 Each beacon is one atomic `UPDATE ... SET n = n + 1`, so concurrent viewers never lose a
 count; the totals are in the admin API (GET /api/admin/ads/breaks).
 """
@@ -12,12 +12,13 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from sqlalchemy import update
 
+from hdfs_layout import urls
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import BadRequest, api_errors, id_rule, read_json
-from serve.models import AdBreak
+from store.models import AdBreak
 
-bp = api_errors(Blueprint("ads", __name__, url_prefix="/api/streams/<stream_id>/ads"))
+bp = api_errors(Blueprint("ads", __name__, url_prefix=urls.STREAM_ADS_API))
 
 EVENTS = {"start": AdBreak.impressions_started, "complete": AdBreak.impressions_completed}
 MAX_BODY = 256

@@ -34,8 +34,10 @@ from typing import Any
 from a2wsgi import WSGIMiddleware
 from flask import Flask
 
+from core.config import Settings
 from hdfs_layout.layout import streams_dir
 from serve import context, create_app
+from serve.context import CLIENT_GONE
 from serve.fastpath import (
     RECENT_SECONDS,
     MediaAnswer,
@@ -44,7 +46,6 @@ from serve.fastpath import (
     is_candidate,
     read_file,
 )
-from sparkcast.config import Settings
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -53,7 +54,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
-CLIENT_GONE = "sparkcast.client_gone"  # environ key (threading.Event)
 DEFAULT_THREADS = 8
 REPLAYS_MAX = 4096
 

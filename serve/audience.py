@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session
 from hdfs_layout import LayoutError, StreamLayout
 from serve import context
 from serve.comment_writer import CommentWriter
-from serve.db import ENGINE_KEY
-from serve.models import Stream, ViewerBlock
+from serve.extensions import app_singleton
 from serve.ratelimit import RateLimiter
+from store.db import ENGINE_KEY
+from store.models import Stream, ViewerBlock
 
 _KEY = "sparkcast.audience"
-_lock = threading.Lock()
 BLOCKS_TTL = 5.0  # seconds a worker may miss a block made through another worker
 MAX_KNOWN = 10_000
 
@@ -68,14 +68,7 @@ class Audience:
 
 
 def get(app: Flask | None = None) -> Audience:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    aud = app.extensions.get(_KEY)
-    if aud is None:
-        with _lock:
-            aud = app.extensions.get(_KEY)
-            if aud is None:
-                aud = app.extensions[_KEY] = Audience(app)
-    return aud
+    return app_singleton(_KEY, Audience, app)
 
 
 def ensure_stream(session: Session, stream_id: str) -> None:

@@ -28,8 +28,8 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from serve.models import Comment
-from serve.sqltypes import utcnow
+from store.models import Comment
+from store.sqltypes import utcnow
 
 log = logging.getLogger(__name__)
 

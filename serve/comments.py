@@ -32,6 +32,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from werkzeug.http import dump_cookie, parse_cookie
 
+from hdfs_layout import urls
 from serve import audience
 from serve.comment_writer import NewComment, StoredComment
 from serve.db import get_session
@@ -49,10 +50,10 @@ from serve.jsonapi import (
     string_field,
     too_many,
 )
-from serve.models import Comment, ViewerBlock
-from serve.sqltypes import utcnow
+from store.models import Comment, ViewerBlock
+from store.sqltypes import utcnow
 
-bp = api_errors(Blueprint("comments", __name__, url_prefix="/api/streams/<stream_id>"))
+bp = api_errors(Blueprint("comments", __name__, url_prefix=urls.STREAM_API))
 
 MAX_AUTHOR = 40
 MAX_TEXT = 500

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import TYPE_CHECKING
 
-from flask import Flask, current_app
+from flask import Flask
 
+from core.config import Settings
 from hdfs_layout import Storage, open_storage
 from serve.cache import SegmentCache
-from sparkcast.config import Settings
-
-if TYPE_CHECKING:
-    from serve.live_fill import EdgeFiller
-    from serve.media import MediaBody
+from serve.extensions import app_singleton
+from serve.live_fill import EdgeFiller
+from serve.media_body import MediaBody
+from store.ad_schedule import AdSchedule
+from store.db import ENGINE_KEY
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # ~30 s of a 5-rung 1080p ladder is about 40 MB
 _KEY = "sparkcast.serve"
+# WSGI environ key of a threading.Event set when the client has gone (serve/asgi.py sets it;
+# SSE feeds end on it: uvicorn drops writes to a closed socket silently).
+CLIENT_GONE = "sparkcast.client_gone"
 _lock = threading.Lock()
 
 
@@ -40,9 +43,6 @@ class ServeContext:
         self.filler: EdgeFiller | None = None  # see start_filler
         # URL path -> (until, MediaBody): serve/fastpath.py's one-second segment memo
         self.recent_segments: dict[str, tuple[float, MediaBody]] = {}
-        from serve.ad_schedule import AdSchedule
-        from serve.db import ENGINE_KEY
-
         self.ads = AdSchedule(app.extensions.get(ENGINE_KEY))
 
 
@@ -57,17 +57,8 @@ def start_filler(app: Flask) -> None:
     ctx = get(app)
     with _lock:
         if ctx.filler is None and ctx.cache.enabled:
-            from serve.live_fill import EdgeFiller
-
             ctx.filler = EdgeFiller(ctx.storage, ctx.cache).start()
 
 
 def get(app: Flask | None = None) -> ServeContext:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    ctx = app.extensions.get(_KEY)
-    if ctx is None:
-        with _lock:
-            ctx = app.extensions.get(_KEY)
-            if ctx is None:
-                ctx = app.extensions[_KEY] = ServeContext(app)
-    return ctx
+    return app_singleton(_KEY, ServeContext, app)

@@ -31,21 +31,24 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, request
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from serve import audience, comments, notices, reactions
-from serve.asgi import CLIENT_GONE
+from hdfs_layout import urls
+from serve import audience, comments
+from serve.context import CLIENT_GONE
 from serve.db import get_engine, get_session
 from serve.errors import json_error
+from serve.extensions import app_singleton
 from serve.jsonapi import api_errors
-from serve.models import Comment
+from store import notices, reactions
+from store.models import Comment
 
 log = logging.getLogger("sparkcast.events")
 
-bp = api_errors(Blueprint("events", __name__, url_prefix="/api/streams/<stream_id>"))
+bp = api_errors(Blueprint("events", __name__, url_prefix=urls.STREAM_API))
 
 TICK = 1.0
 FEED_SECONDS = 60.0
@@ -55,7 +58,6 @@ OLD_REFRESH = 60.0
 MODERATION_EVERY = 5  # ticks
 GONE_CHECK = 1.0  # seconds between looks at a feed's client_gone flag (serve/asgi.py)
 _KEY = "sparkcast.events"
-_lock = threading.Lock()
 
 
 class Feed:
@@ -203,19 +205,15 @@ class Hub:
         session.rollback()  # end the read transaction; the next tick must see new rows
 
 
+def _make_hub(app: Flask) -> Hub:
+    with app.app_context():
+        engine = get_engine()
+    return Hub(engine, app.config["SPARKCAST"].sse_clients_per_worker,
+               app.config.get("SSE_FEED_SECONDS", FEED_SECONDS))
+
+
 def get(app: Flask | None = None) -> Hub:
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    hub = app.extensions.get(_KEY)
-    if hub is None:
-        with _lock:
-            hub = app.extensions.get(_KEY)
-            if hub is None:
-                with app.app_context():
-                    engine = get_engine()
-                hub = app.extensions[_KEY] = Hub(
-                    engine, app.config["SPARKCAST"].sse_clients_per_worker,
-                    app.config.get("SSE_FEED_SECONDS", FEED_SECONDS))
-    return hub
+    return app_singleton(_KEY, _make_hub, app)
 
 
 def _sse(event: str, payload: dict[str, Any]) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -26,6 +25,7 @@ from typing import Any
 
 from flask import Flask
 
+from hdfs_layout import urls
 from serve import audience, metrics
 from serve.jsonapi import retry_after
 
@@ -55,8 +55,7 @@ class KnownStreamPost:
 
     def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
         self.app, self.next = app, wsgi_app
-        self.path = re.compile(
-            rf"^/api/streams/([A-Za-z0-9][A-Za-z0-9_-]{{0,63}})/{self.resource}$")
+        self.path = urls.rule_regex(f"{urls.STREAM_API}/{self.resource}")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse
                  ) -> Iterable[bytes]:

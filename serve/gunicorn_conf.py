@@ -8,7 +8,8 @@ from typing import Any
 
 def post_worker_init(worker: Any) -> None:
     # Each worker fills its own cache with the live edge from the moment it boots,
-    # not from its first request.
+    # not from its first request. (Imported here: gunicorn reads this file in its master,
+    # which must not load the app before it forks.)
     from serve.context import start_filler
 
     # worker.wsgi is the loaded app: the Flask app, or serve.asgi.Origin around it

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 
-from sparkcast.config import Settings, settings_env
+from core.config import Settings, settings_env
 
 # What each worker runs (docs/SERVING.md):
 #   asgi     uvicorn's worker; media on the event loop, Flask on `threads` threads
@@ -46,6 +46,8 @@ def run_server(settings: Settings, workers: int, threads: int, dev: bool,
                worker: str = DEFAULT_WORKER) -> None:
     """Replace this process with the server (never returns)."""
     if dev:
+        # Only the development server builds the app in this process; gunicorn's workers
+        # import it themselves after the exec.
         from serve import create_app
 
         create_app(settings).run(host=settings.host, port=settings.port, threaded=True)

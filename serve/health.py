@@ -7,12 +7,13 @@ import os
 from flask import Blueprint, Response, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from hdfs_layout import urls
 from serve import context, metrics
 
 bp = Blueprint("health", __name__)
 
 
-@bp.get("/healthz")
+@bp.get(urls.HEALTH)
 def healthz() -> Response:
     """200 while this instance can reach its storage root, else 503 (take it out of rotation)."""
     ctx = context.get()
@@ -26,7 +27,7 @@ def healthz() -> Response:
     return resp
 
 
-@bp.get("/metrics")
+@bp.get(urls.METRICS)
 def prometheus() -> Response:
     stats = context.get().cache.stats()
     metrics.CACHE_BYTES.set(stats.bytes)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -166,10 +166,6 @@ def iso(value: datetime | None) -> str | None:
 
 def unix(value: datetime) -> float:
     return value.timestamp()
-
-
-def from_unix(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
 
 
 def retry_after(seconds: float) -> str:

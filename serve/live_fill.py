@@ -25,8 +25,8 @@ import time
 
 from hdfs_layout import LayoutError, Storage, StorageError, StreamLayout
 from hdfs_layout.layout import streams_dir
+from manifest.rewrite import ManifestError, edge_segments, is_dynamic_mpd
 from serve.cache import SegmentCache
-from serve.manifests import ManifestError, edge_segments, is_dynamic_mpd
 
 log = logging.getLogger(__name__)
 

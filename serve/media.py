@@ -16,23 +16,23 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
 from flask import Blueprint, Response, abort, current_app, request
-from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 from werkzeug.wsgi import wrap_file
 
-from hdfs_layout import LayoutError, StorageError, StorageUnavailable, StreamLayout
+from hdfs_layout import LayoutError, StorageError, StorageUnavailable, StreamLayout, urls
 from hdfs_layout.layout import AUDIO
-from serve import ad_splice, context, metrics
-from serve.ad_schedule import ScheduledBreak
+from manifest import splice as ad_splice
+from manifest.rewrite import ManifestError, is_dynamic_mpd, is_live_playlist, redundant_master
+from manifest.rewrite import rewrite_mpd as _rewrite_mpd
+from serve import context, metrics
 from serve.cache import etag_of
 from serve.errors import json_error
-from serve.manifests import ManifestError, is_dynamic_mpd, is_live_playlist, redundant_master
-from serve.manifests import rewrite_mpd as _rewrite_mpd
+from serve.media_body import MediaBody
+from store.ad_schedule import ScheduledBreak
 
 bp = Blueprint("media", __name__)
 log = logging.getLogger(__name__)
@@ -51,25 +51,6 @@ def _layout(stream_id: str) -> StreamLayout:
         return StreamLayout(stream_id)
     except LayoutError:
         abort(404, "no such stream")
-
-
-@dataclass(frozen=True)
-class MediaBody:
-    """What to send: bytes in memory, or a local file for the server's sendfile."""
-
-    data: bytes | None
-    path: str | None
-    size: int
-    etag: str  # unquoted
-    content_type: str
-    cache_control: str
-    cached: bool = False
-
-    def read(self) -> bytes:
-        if self.data is None:
-            with open(self.path or "", "rb") as f:
-                return f.read()
-        return self.data
 
 
 def _live_manifest_cache(ctx: context.ServeContext) -> str:
@@ -125,7 +106,7 @@ def _stream_bases(ctx: context.ServeContext, layout: StreamLayout) -> tuple[str,
     return tuple(f"{origin}/{layout.base}/" for origin in ctx.origins)
 
 
-# --- ad breaks (serve/ad_splice.py): the breaks that apply, and the ads' own manifests ---
+# --- ad breaks (manifest/splice.py): the breaks that apply, and the ads' own manifests ---
 
 def _ad_media(ctx: context.ServeContext, ad_stream: str, rendition: str | None
               ) -> tuple[ad_splice.AdMedia, tuple[str, ...]] | None:
@@ -310,17 +291,17 @@ def clock_url(host_url: str) -> str:
     return host_url.rstrip("/") + "/clock"
 
 
-@bp.get("/streams/<stream_id>/manifest.mpd")
+@bp.get(urls.MANIFEST)
 def mpd(stream_id: str) -> Response:
     return _respond(mpd_body(context.get(), stream_id, clock_url(request.host_url)))
 
 
-@bp.get("/streams/<stream_id>/<name>.m3u8")
+@bp.get(urls.PLAYLIST)
 def playlist(stream_id: str, name: str) -> Response:
     return _respond(playlist_body(context.get(), stream_id, name))
 
 
-@bp.get("/streams/<stream_id>/out/<rendition>/<name>")
+@bp.get(urls.SEGMENT)
 def segment(stream_id: str, rendition: str, name: str) -> Response:
     started = time.perf_counter()
     body = segment_body(context.get(), stream_id, rendition, name)
@@ -330,7 +311,7 @@ def segment(stream_id: str, rendition: str, name: str) -> Response:
     return resp
 
 
-@bp.get("/clock")
+@bp.get(urls.CLOCK)
 def clock() -> Response:
     resp = Response(clock_text(), mimetype="text/plain")
     resp.headers["Cache-Control"] = "no-store"
@@ -371,12 +352,3 @@ def _cors(resp: Response) -> Response:
         h["Access-Control-Allow-Headers"] = "Range, If-None-Match, If-Range, Origin, Accept"
         h["Access-Control-Max-Age"] = "86400"
     return resp
-
-
-@bp.record_once
-def _install_fast_path(state: BlueprintSetupState) -> None:
-    # serve/fastpath.py: plain segment and manifest GETs skip Flask's dispatch.
-    if state.app.config.get("MEDIA_FAST_PATH", True):
-        from serve.fastpath import MediaFastPath
-
-        state.app.wsgi_app = MediaFastPath(state.app, state.app.wsgi_app)

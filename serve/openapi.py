@@ -12,9 +12,15 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from serve import comments, notices, reactions
+from hdfs_layout import urls
+from serve import comments, reactions
 from serve.admin_ads import POSITIONS, STATES
 from serve.jsonapi import MAX_ID
+from store import notices
+
+P = urls.openapi_path
+STREAM = P(urls.STREAM_API)
+ADMIN_PATH = P(urls.ADMIN_API)
 
 bp = Blueprint("openapi", __name__)
 
@@ -179,17 +185,17 @@ def _admin(op: Schema, *extra: str) -> Schema:
 def _paths() -> dict[str, Any]:
     media_errors = _errors("400", "404")
     media = {
-        "/streams/{stream_id}/manifest.mpd": {"get": {
+        P(urls.MANIFEST): {"get": {
             "summary": "DASH manifest (origins added as BaseURLs)", "tags": ["media"],
             "parameters": [SID], "responses": {
                 "200": _body("application/dash+xml"), "304": {"description": "not modified"},
                 **media_errors, "500": _err("stored manifest is malformed")}}},
-        "/streams/{stream_id}/{name}.m3u8": {"get": {
+        P(urls.PLAYLIST): {"get": {
             "summary": "HLS master or media playlist", "tags": ["media"],
             "parameters": [SID, _path_param("name")], "responses": {
                 "200": _body("application/vnd.apple.mpegurl"),
                 "304": {"description": "not modified"}, **media_errors}}},
-        "/streams/{stream_id}/out/{rendition}/{name}": {"get": {
+        P(urls.SEGMENT): {"get": {
             "summary": "CMAF init (init.mp4) or media segment (NNNNNNNN.m4s)",
             "tags": ["media"],
             "parameters": [SID, _path_param("rendition"), _path_param("name")],
@@ -197,18 +203,18 @@ def _paths() -> dict[str, Any]:
                           "206": _body("video/mp4", "audio/mp4", description="a byte range"),
                           "304": {"description": "not modified"}, **media_errors,
                           "416": _err("range not satisfiable")}}},
-        "/clock": {"get": {"summary": "server time for DASH UTCTiming (ISO 8601)",
+        P(urls.CLOCK): {"get": {"summary": "server time for DASH UTCTiming (ISO 8601)",
                            "tags": ["media"], "responses": {"200": _body("text/plain")}}},
-        "/healthz": {"get": {"summary": "200 while storage is reachable", "tags": ["ops"],
+        P(urls.HEALTH): {"get": {"summary": "200 while storage is reachable", "tags": ["ops"],
                              "responses": {"200": _json(_ref("Health")),
                                            "503": _json(_ref("Health"), "storage down")}}},
-        "/metrics": {"get": {"summary": "Prometheus metrics", "tags": ["ops"],
+        P(urls.METRICS): {"get": {"summary": "Prometheus metrics", "tags": ["ops"],
                              "responses": {"200": _body("text/plain")}}},
     }
     form = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "properties": {"name": STR, "app": STR, "addr": STR, "tcurl": STR},
         "required": ["name", "app"]}}}}
-    rtmp = {f"/rtmp/{hook}": {"post": {
+    rtmp = {f"{P(urls.RTMP_CALLBACKS)}/{hook}": {"post": {
         "summary": summary, "tags": ["rtmp"], "requestBody": form,
         "description": "nginx-rtmp callback, loopback callers only",
         "responses": {"200": _body("text/plain", description="accepted"),
@@ -216,7 +222,7 @@ def _paths() -> dict[str, Any]:
         for hook, summary in (("on_publish", "accept or refuse a stream key"),
                               ("on_publish_done", "a publisher disconnected"))}
     pages = {
-        "/watch/{stream_id}": {"get": {"summary": "player page", "tags": ["player"],
+        P(urls.WATCH): {"get": {"summary": "player page", "tags": ["player"],
                                        "parameters": [SID, _query("engine", STR)],
                                        "responses": {"200": _body("text/html"),
                                                      **media_errors}}},
@@ -239,11 +245,11 @@ def _paths() -> dict[str, Any]:
                                   "responses": {"200": _body(*ASSET_TYPES),
                                                 "304": {"description": "not modified"},
                                                 **media_errors}}},
-        "/api/openapi.json": {"get": {"summary": "this document", "tags": ["api"],
+        P(urls.OPENAPI): {"get": {"summary": "this document", "tags": ["api"],
                                       "responses": {"200": _json({"type": "object"})}}},
     }
     audience = {
-        "/api/streams/{stream_id}/comments": {
+        STREAM + "/comments": {
             "get": {"summary": "visible comments, ascending ids", "tags": ["audience"],
                     "parameters": [SID, _query("since", {"type": "integer", "minimum": 0},
                                                "newer than this id (polling)"),
@@ -258,7 +264,7 @@ def _paths() -> dict[str, Any]:
                                    "200": _json(_ref("Comment"),
                                                 "already stored under this client_ref"),
                                    **_errors("400", "403", "404", "413", "429", "503")}}},
-        "/api/streams/{stream_id}/reactions": {
+        STREAM + "/reactions": {
             "get": {"summary": "reaction totals", "tags": ["audience"], "parameters": [SID],
                     "responses": {"200": _json(_ref("Totals")), **_errors("400", "404", "503")}},
             "post": {"summary": "react (counted in memory, stored in batches)",
@@ -266,17 +272,17 @@ def _paths() -> dict[str, Any]:
                      "requestBody": _json_body("ReactionIn"),
                      "responses": {"202": _json(_obj({"accepted": STR}), "counted"),
                                    **_errors("400", "404", "413", "429", "503")}}},
-        "/api/streams/{stream_id}/ads/{break_id}/impressions": {"post": {
+        STREAM + "/ads/{break_id}/impressions": {"post": {
             "summary": "ad impression beacon (the player, at an ad Period's start and end)",
             "tags": ["audience"], "parameters": [SID, _path_param("break_id", ID)],
             "requestBody": _json_body("ImpressionIn"),
             "responses": {"204": {"description": "counted"},
                           **_errors("400", "404", "413", "503")}}},
-        "/api/streams/{stream_id}/notices": {"get": {
+        STREAM + "/notices": {"get": {
             "summary": "notices active now or later", "tags": ["audience"],
             "parameters": [SID], "responses": {"200": _json(_ref("NoticeList")),
                                                **_errors("400", "404", "503")}}},
-        "/api/streams/{stream_id}/events": {"get": {
+        STREAM + "/events": {"get": {
             "summary": "Server-Sent Events: hello, reactions, notices, moderation",
             "tags": ["audience"], "parameters": [SID],
             "responses": {"200": {"description": "one JSON `data` per event", "content": {
@@ -302,21 +308,21 @@ def _admin_paths() -> dict[str, Any]:
 
     sid_q = _query("stream_id", STR)
     return {
-        "/api/admin/keys": {
+        ADMIN_PATH + "/keys": {
             "get": _admin({"summary": "stream keys", "parameters": [sid_q],
                            "responses": ok(lst("keys", "Key"))}),
             "post": _admin({"summary": "create a stream key (shown once)",
                             "requestBody": {"required": True, "content": {J: {"schema": _obj(
                                 {"stream_id": STREAM_ID, "label": STR}, ["stream_id"])}}},
                             "responses": ok(_ref("Key"), "201")}, "413")},
-        "/api/admin/keys/{key_id}": {
+        ADMIN_PATH + "/keys/{key_id}": {
             "delete": _admin({"summary": "revoke a key", "parameters": [_path_param(
                 "key_id", ID)], "responses": ok(_ref("Key"))})},
-        "/api/admin/streams": {
+        ADMIN_PATH + "/streams": {
             "get": _admin({"summary": "streams", "responses": ok(lst("streams", "Stream"))}),
             "post": _admin({"summary": "add a stream", "requestBody": _json_body("StreamIn"),
                             "responses": ok(_ref("Stream"), "201")}, "409", "413")},
-        "/api/admin/streams/{stream_id}": {
+        ADMIN_PATH + "/streams/{stream_id}": {
             "get": _admin({"summary": "a stream with counts", "parameters": [SID],
                            "responses": ok(_obj({**SCHEMAS["Stream"]["properties"],
                                                  "comments": INT, "notices": INT}))}),
@@ -324,7 +330,7 @@ def _admin_paths() -> dict[str, Any]:
                              "requestBody": {"required": True, "content": {J: {
                                  "schema": _obj({"title": STR})}}},
                              "responses": ok(_ref("Stream"))}, "413")},
-        "/api/admin/comments": {
+        ADMIN_PATH + "/comments": {
             "get": _admin({"summary": "comments of a stream, every status, with viewer ids",
                            "parameters": [
                                {**sid_q, "required": True},
@@ -335,7 +341,7 @@ def _admin_paths() -> dict[str, Any]:
                            "responses": ok(_obj({"comments": {
                                "type": "array", "items": _ref("AdminComment")},
                                "before": _nullable(INT)}))})},
-        "/api/admin/comments/{comment_id}": {
+        ADMIN_PATH + "/comments/{comment_id}": {
             "patch": _admin({"summary": "hide, delete or restore",
                              "parameters": [_path_param("comment_id", ID)],
                              "requestBody": {"required": True, "content": {J: {"schema": _obj(
@@ -344,36 +350,36 @@ def _admin_paths() -> dict[str, Any]:
             "delete": _admin({"summary": "delete (status deleted; the row is kept)",
                               "parameters": [_path_param("comment_id", ID)],
                               "responses": ok(_ref("AdminComment"))})},
-        "/api/admin/blocks": {
+        ADMIN_PATH + "/blocks": {
             "get": _admin({"summary": "viewer blocks",
                            "parameters": [_query("viewer_id", STR)],
                            "responses": ok(lst("blocks", "Block"))}),
             "post": _admin({"summary": "block a viewer (on a stream, or everywhere)",
                             "requestBody": _json_body("BlockIn"),
                             "responses": ok(_ref("Block"), "201")}, "413")},
-        "/api/admin/blocks/{block_id}": {
+        ADMIN_PATH + "/blocks/{block_id}": {
             "delete": _admin({"summary": "unblock", "parameters": [_path_param("block_id", ID)],
                               "responses": ok(_ref("Block"))})},
-        "/api/admin/notices": {
+        ADMIN_PATH + "/notices": {
             "get": _admin({"summary": "notices, withdrawn ones too", "parameters": [sid_q],
                            "responses": ok(lst("notices", "AdminNotice"))}),
             "post": _admin({"summary": "create a disclaimer or a news flash",
                             "requestBody": _json_body("NoticeIn"),
                             "responses": ok(_ref("AdminNotice"), "201")}, "413")},
-        "/api/admin/notices/{notice_id}": {
+        ADMIN_PATH + "/notices/{notice_id}": {
             "patch": _admin({"summary": "edit", "parameters": [_path_param("notice_id", ID)],
                              "requestBody": _json_body("NoticePatch"),
                              "responses": ok(_ref("AdminNotice"))}, "413"),
             "delete": _admin({"summary": "withdraw",
                               "parameters": [_path_param("notice_id", ID)],
                               "responses": ok(_ref("AdminNotice"))})},
-        "/api/admin/ads/creatives": {
+        ADMIN_PATH + "/ads/creatives": {
             "get": _admin({"summary": "ad creatives",
                            "responses": ok(lst("creatives", "Creative"))}),
             "post": _admin({"summary": "register a creative",
                             "requestBody": _json_body("CreativeIn"),
                             "responses": ok(_ref("Creative"), "201")}, "413")},
-        "/api/admin/ads/creatives/{creative_id}": {
+        ADMIN_PATH + "/ads/creatives/{creative_id}": {
             "patch": _admin({"summary": "edit metadata",
                              "parameters": [_path_param("creative_id", ID)],
                              "requestBody": {"required": True, "content": {J: {"schema": _obj(
@@ -384,24 +390,24 @@ def _admin_paths() -> dict[str, Any]:
             "delete": _admin({"summary": "delete with its breaks",
                               "parameters": [_path_param("creative_id", ID)],
                               "responses": ok(_ref("Creative"))})},
-        "/api/admin/ads/creatives/{creative_id}/source": {
+        ADMIN_PATH + "/ads/creatives/{creative_id}/source": {
             "put": _admin({"summary": "upload the creative's video (the body is the file)",
                            "parameters": [_path_param("creative_id", ID)],
                            "requestBody": {"required": True, "content": {
                                "application/octet-stream": {"schema": {
                                    "type": "string", "format": "binary"}}}},
                            "responses": ok(_ref("Creative"))}, "413")},
-        "/api/admin/ads/creatives/{creative_id}/transcode": {
+        ADMIN_PATH + "/ads/creatives/{creative_id}/transcode": {
             "post": _admin({"summary": "transcode the creative in the background "
                                        "(poll its state)",
                             "parameters": [_path_param("creative_id", ID)],
                             "responses": ok(_ref("Creative"), "202")}, "409")},
-        "/api/admin/ads/breaks": {
+        ADMIN_PATH + "/ads/breaks": {
             "get": _admin({"summary": "ad breaks", "parameters": [sid_q],
                            "responses": ok(lst("breaks", "AdBreak"))}),
             "post": _admin({"summary": "schedule a break", "requestBody": _json_body("AdBreakIn"),
                             "responses": ok(_ref("AdBreak"), "201")}, "413")},
-        "/api/admin/ads/breaks/{break_id}": {
+        ADMIN_PATH + "/ads/breaks/{break_id}": {
             "delete": _admin({"summary": "cancel", "parameters": [_path_param("break_id", ID)],
                               "responses": ok(_ref("AdBreak"))})},
     }
@@ -421,7 +427,7 @@ def document() -> dict[str, Any]:
     })
 
 
-@bp.get("/api/openapi.json")
+@bp.get(urls.OPENAPI)
 def openapi_json() -> Response:
     resp = jsonify(document())
     resp.headers["Cache-Control"] = "public, max-age=300"

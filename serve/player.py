@@ -17,10 +17,9 @@ from flask import (
     render_template,
     request,
     send_file,
-    url_for,
 )
 
-from hdfs_layout import LayoutError, StreamLayout
+from hdfs_layout import LayoutError, StreamLayout, urls
 from serve import context
 from serve.errors import json_error
 
@@ -51,6 +50,9 @@ def _static(relative: str) -> Response:
     return resp
 
 
+URLS = urls.Urls()  # paths: the page is served by the origin it names
+
+
 @bp.get("/player/vendor/<name>")
 def vendor(name: str) -> Response:
     if name not in VENDOR:
@@ -65,7 +67,7 @@ def asset(name: str) -> Response:
     return _static(ASSETS[name])
 
 
-@bp.get("/watch/<stream_id>")
+@bp.get(urls.WATCH)
 def watch(stream_id: str) -> str:
     try:
         layout = StreamLayout(stream_id)
@@ -78,5 +80,5 @@ def watch(stream_id: str) -> str:
     return render_template(
         "watch.html", stream_id=stream_id,
         engine=engine if engine in ENGINES else "auto",
-        mpd_url=url_for("media.mpd", stream_id=stream_id),
-        hls_url=url_for("media.playlist", stream_id=stream_id, name="master"))
+        mpd_url=URLS.manifest(stream_id), hls_url=URLS.playlist(stream_id),
+        api_url=URLS.stream_api(stream_id))

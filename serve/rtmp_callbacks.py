@@ -17,12 +17,13 @@ import logging
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from hdfs_layout import urls
 from serve.db import get_session
-from serve.keys import check_publish, fingerprint, publish_done
+from store.keys import check_publish, fingerprint, publish_done
 
 log = logging.getLogger("sparkcast.rtmp")
 
-bp = Blueprint("rtmp_callbacks", __name__, url_prefix="/rtmp")
+bp = Blueprint("rtmp_callbacks", __name__, url_prefix=urls.RTMP_CALLBACKS)
 
 RTMP_APP = "live"  # the one nginx application publishers use (ingest.rtmp)
 

@@ -8,6 +8,7 @@ A creative becomes the stream `ad-<id>`, transcoded by the same job and ladder a
 content (so its renditions and codecs match the streams it is spliced into: serve/
 ad_splice.py). Its state goes uploaded -> transcoding -> ready (or failed, with the one-
 line reason in `error`).
+(Imports inside commands keep start-up short: see sparkcast/cli_common.py.)
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 import click
 
-from sparkcast.cli import ProgressBar, handle_errors
-from sparkcast.config import Settings, load_settings
-from sparkcast.errors import one_line
+from core.config import Settings, load_settings
+from core.errors import one_line
+from sparkcast.cli_common import ProgressBar, handle_errors
 
 
 def ad_stream_id(creative_id: int) -> str:
@@ -29,8 +30,8 @@ def ad_stream_id(creative_id: int) -> str:
 
 
 def _set(engine: Any, creative_id: int, **values: Any) -> Any:
-    from serve.db import session_scope
-    from serve.models import AdCreative
+    from store.db import session_scope
+    from store.models import AdCreative
 
     with session_scope(engine) as session:
         row = session.get(AdCreative, creative_id)
@@ -66,8 +67,8 @@ def _readable(settings: Settings, source_uri: str) -> Iterator[str]:
 def transcode_creative(settings: Settings, creative_id: int, quiet: bool = False) -> float:
     """Transcode creative `creative_id` into its stream; returns its duration (s). The
     creative's state says how it went; a failure is also raised."""
-    from serve.db import ensure_schema, make_engine
     from sparkcast.pipeline import run_ingest, run_transcode
+    from store.db import ensure_schema, make_engine
 
     engine = make_engine(settings.database_url)
     try:
@@ -101,8 +102,8 @@ def ads() -> None:
 @handle_errors
 def add(input_path: str, name: str) -> None:
     """Register FILE as an ad creative and transcode it; prints the creative id."""
-    from serve.db import ensure_schema, make_engine, session_scope
-    from serve.models import AdCreative
+    from store.db import ensure_schema, make_engine, session_scope
+    from store.models import AdCreative
 
     settings = load_settings()
     engine = make_engine(settings.database_url)

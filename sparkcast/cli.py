@@ -1,87 +1,32 @@
-"""The `sparkcast` command. Commands collect options and hand off; errors become one line."""
+"""The `sparkcast` command. Commands collect options and hand off; errors become one line.
+(Imports inside commands keep start-up short: see sparkcast/cli_common.py.)
+"""
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 import click
 
-from sparkcast.config import Settings, load_settings
-from sparkcast.errors import one_line
-
-
-def _fail(message: str) -> None:
-    click.echo(f"sparkcast: error: {message}", err=True)
-    sys.exit(1)
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted")
-        except Exception as exc:  # noqa: BLE001 - the CLI's one place to report any failure
-            if os.environ.get("SPARKCAST_DEBUG"):
-                raise
-            _fail(one_line(exc))
-
-    return wrapper
-
-
-def default_stream_id(path: str) -> str:
-    stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64]
-    return cleaned or "stream"
-
-
-def _settings(**overrides: Any) -> Settings:
-    return load_settings(**overrides)
-
-
-class ProgressBar:
-    """A tqdm bar on stderr fed by (done, total) callbacks; closed even when the step fails."""
-
-    def __init__(self, desc: str, unit: str, disable: bool = False):
-        self.desc, self.unit, self.disable = desc, unit, disable
-        self.bar: Any = None
-
-    def __call__(self, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, file=sys.stderr,
-                            dynamic_ncols=True, disable=self.disable)
-        if done != self.bar.n or total != self.bar.total:
-            self.bar.total = total
-            self.bar.n = done
-            self.bar.refresh()
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-stream_option = click.option("--stream-id", help="stream id (default: from the file name)")
-chunk_option = click.option("--chunk-seconds", type=float, help="raw chunk length (default 10)")
-segment_option = click.option("--segment-seconds", type=float, help="segment length (default 2)")
-ladder_option = click.option("--ladder",
-                             help="HEIGHT:BITRATE[:PROFILE],... e.g. 720:2800k,360:800k")
-master_option = click.option("--master", help="Spark master (default local[*])")
-root_option = click.option("--root", help="storage root URL (default $SPARKCAST_ROOT)")
-grouping_option = click.option("--task-grouping", type=click.Choice(["chunk", "rendition"]),
-                               help="one map task per chunk (default) or per chunk x rendition")
+from core.config import Settings
+from sparkcast.ads_cli import ads
+from sparkcast.cli_common import (
+    ProgressBar,
+    chunk_option,
+    default_stream_id,
+    grouping_option,
+    handle_errors,
+    ladder_option,
+    master_option,
+    root_option,
+    segment_option,
+    settings_from,
+    stream_option,
+)
+from sparkcast.db_cli import admin, db, keys
+from sparkcast.live_cli import demo, live, live_ingest
+from sparkcast.rtmp_cli import rtmp
 
 
 @click.group()
@@ -102,7 +47,8 @@ def ingest(input_path: str, stream_id: str | None, chunk_seconds: float | None,
     """Cut INPUT into raw chunks and chunk-index records under the storage root."""
     from sparkcast.pipeline import run_ingest
 
-    settings = _settings(root=root, chunk_seconds=chunk_seconds, segment_seconds=segment_seconds)
+    settings = settings_from(root=root, chunk_seconds=chunk_seconds,
+                             segment_seconds=segment_seconds)
     sid = stream_id or default_stream_id(input_path)
     with ProgressBar("ingest", "chunk") as bar:
         source, chunks = run_ingest(settings, input_path, sid, bar)
@@ -125,7 +71,7 @@ def transcode(stream_id: str, ladder: str | None, master: str | None, root: str 
     """Transcode an already ingested stream (its chunks) to the ladder."""
     from sparkcast.pipeline import run_transcode
 
-    settings = _settings(root=root, ladder=ladder, spark_master=master,
+    settings = settings_from(root=root, ladder=ladder, spark_master=master,
                          task_grouping=task_grouping)
     with ProgressBar("transcode chunk x rendition", "rendition") as bar:
         summary = run_transcode(settings, stream_id, bar)
@@ -145,8 +91,9 @@ def submit(input_path: str, stream_id: str | None, chunk_seconds: float | None,
     """Ingest INPUT and transcode it on Spark; print the manifest paths."""
     from sparkcast.pipeline import run_ingest, run_transcode
 
-    settings = _settings(root=root, chunk_seconds=chunk_seconds, segment_seconds=segment_seconds,
-                         ladder=ladder, spark_master=master, task_grouping=task_grouping)
+    settings = settings_from(root=root, chunk_seconds=chunk_seconds,
+                             segment_seconds=segment_seconds, ladder=ladder,
+                             spark_master=master, task_grouping=task_grouping)
     sid = stream_id or default_stream_id(input_path)
     with ProgressBar("ingest", "chunk") as bar:
         run_ingest(settings, input_path, sid, bar)
@@ -193,30 +140,11 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
     """Serve DASH/HLS, the player page and the API (gunicorn)."""
     from serve.gunicorn_run import run_server
 
-    settings = _settings(root=root, host=host, port=port, cache_seconds=cache_seconds,
+    settings = settings_from(root=root, host=host, port=port, cache_seconds=cache_seconds,
                          origins=origins)
     run_server(settings, workers=workers, threads=threads, dev=dev, worker=worker)
 
 
 # Command groups defined in their own modules.
-from ingest.rtmp_commands import rtmp  # noqa: E402
-from serve.db_commands import admin, db, keys  # noqa: E402
-
-main.add_command(db)
-main.add_command(keys)
-main.add_command(admin)
-main.add_command(rtmp)
-
-from sparkcast.live_cli import demo, live, live_ingest  # noqa: E402
-
-main.add_command(live_ingest)
-main.add_command(live)
-main.add_command(demo)
-
-from sparkcast.ads_cli import ads  # noqa: E402
-
-main.add_command(ads)
-
-
-if __name__ == "__main__":
-    main()
+for command in (db, keys, admin, rtmp, live_ingest, live, demo, ads):
+    main.add_command(command)

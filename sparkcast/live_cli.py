@@ -1,4 +1,6 @@
-"""`sparkcast live-ingest`, `sparkcast live` and `sparkcast demo`: the live path's commands."""
+"""`sparkcast live-ingest`, `sparkcast live` and `sparkcast demo`: the live path's commands.
+(Imports inside commands keep start-up short: see sparkcast/cli_common.py.)
+"""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from typing import Any
 
 import click
 
-from sparkcast.cli import _settings, handle_errors, master_option, root_option
-from sparkcast.config import DEMO_CHUNK_SECONDS, demo_settings
+from core.config import DEMO_CHUNK_SECONDS, demo_settings
+from sparkcast.cli_common import handle_errors, master_option, root_option, settings_from
 from sparkcast.stop_signal import stop_on_signals
 
 
@@ -27,12 +29,12 @@ def _log_to_stderr() -> None:
 def live_ingest(url: str, stream_id: str, chunk_seconds: float | None, realtime: bool,
                 root: str | None) -> None:
     """Cut one live publish (URL) into raw chunks of STREAM as they complete."""
+    from core.codecs import AudioCodec
     from ingest.live import LiveChunker
-    from jobs.encode import AudioCodec
     from sparkcast.pipeline import open_root
 
     _log_to_stderr()
-    settings = _settings(root=root, chunk_seconds=chunk_seconds)
+    settings = settings_from(root=root, chunk_seconds=chunk_seconds)
     chunker = LiveChunker(open_root(settings), stream_id, url, settings.chunk_seconds,
                           settings.segment_seconds, AudioCodec(bitrate=settings.audio_bitrate),
                           realtime=realtime, stop=stop_on_signals())
@@ -42,8 +44,8 @@ def live_ingest(url: str, stream_id: str, chunk_seconds: float | None, realtime:
 
 def _mark_ended(settings: Any):
     def mark(stream_id: str) -> None:
-        from serve.db import make_engine, session_scope
-        from serve.keys import mark_stream_ended
+        from store.db import make_engine, session_scope
+        from store.keys import mark_stream_ended
 
         try:
             engine = make_engine(settings.database_url)
@@ -59,9 +61,9 @@ def _mark_ended(settings: Any):
 
 def _notices_source(settings: Any):
     """A stream's notices from the database, as manifest events (raises when it is down)."""
-    from jobs.presentation import Event
-    from serve.db import make_engine, session_scope
-    from serve.notices import notices_for
+    from manifest.presentation import Event
+    from store.db import make_engine, session_scope
+    from store.notices import notices_for
 
     engine = make_engine(settings.database_url)
 
@@ -85,7 +87,7 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
     from sparkcast.pipeline import job_options, open_root, storage_config
 
     _log_to_stderr()
-    settings = _settings(root=root, spark_master=master, chunk_seconds=chunk_seconds)
+    settings = settings_from(root=root, spark_master=master, chunk_seconds=chunk_seconds)
     options = LiveOptions(job_options(settings, settings.live_preset()),
                           chunk_seconds=settings.chunk_seconds,
                           dvr_seconds=settings.dvr_seconds,
@@ -129,7 +131,7 @@ def demo(stream_id: str, chunk_seconds: float | None, port: int | None, size: st
     from sparkcast.pipeline import open_root
     from sparkcast.stack import LiveStack, lists_chunk, next_chunk
 
-    settings = demo_settings(_settings(root=root, port=port, chunk_seconds=chunk_seconds))
+    settings = demo_settings(settings_from(root=root, port=port, chunk_seconds=chunk_seconds))
     run_dir = Path(user_data_dir("sparkcast")) / "demo-run"
     stop = stop_on_signals()
     stack = LiveStack(settings, run_dir)

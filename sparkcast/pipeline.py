@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import urlparse
 
+from core.codecs import AudioCodec, VideoCodec
+from core.config import Settings
+from core.ladder import parse_ladder, plan_ladder
+from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import Storage, StorageError, open_storage
+from hdfs_layout.webhdfs import webhdfs_address
 from ingest.chunker import ingest_file
-from ingest.records import ChunkRecord, SourceRecord
-from jobs.encode import AudioCodec, VideoCodec
-from jobs.ladder import parse_ladder, plan_ladder
+from jobs.spark_session import get_session
 from jobs.transcode import JobOptions, JobSummary, run_job
 from jobs.transcode_map import StorageConfig
-from sparkcast.config import Settings
 
 Progress = Callable[[int, int], None]
 
@@ -22,8 +24,6 @@ def storage_config(settings: Settings) -> StorageConfig:
     driver, where HADOOP_CONF_DIR is set; executors may not have it."""
     webhdfs = settings.webhdfs_url
     if urlparse(settings.root).scheme == "hdfs":
-        from hdfs_layout.webhdfs import webhdfs_address
-
         webhdfs = webhdfs_address(settings.root, webhdfs)
     return StorageConfig(settings.root, webhdfs, settings.hdfs_user)
 
@@ -73,8 +73,6 @@ def run_ingest(settings: Settings, input_path: str, stream_id: str,
 
 def run_transcode(settings: Settings, stream_id: str, progress: Progress | None = None
                   ) -> JobSummary:
-    from jobs.spark_session import get_session
-
     options = job_options(settings)  # fail on a bad ladder before Spark starts,
     storage = open_root(settings)  # and on a missing or unreachable root
     spark = get_session(f"sparkcast-transcode-{stream_id}", settings.spark_master)

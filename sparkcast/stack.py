@@ -23,11 +23,15 @@ from pathlib import Path
 
 import psutil
 
+from core.config import Settings, settings_env
+from core.processes import stop_process
+from core.records import ChunkRecord
 from hdfs_layout import Storage, StorageError, StreamLayout
-from ingest.records import ChunkRecord
 from ingest.rtmp import RtmpServer, free_port, sparkcast_executable
-from jobs.mpd import NS, parse_mpd, period_id
-from sparkcast.config import Settings, settings_env
+from jobs.live import READY
+from manifest.mpd import NS, parse_mpd, period_id
+from store.db import ensure_schema, make_engine, session_scope
+from store.keys import create_key
 
 # Everything a stopped stack started is gone this long after stop() began.
 STOP_TIMEOUT_S = 8.0
@@ -112,8 +116,6 @@ class LiveStack:
         self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
 
     def wait_live_job(self, timeout: float = 240) -> None:
-        from jobs.live import READY
-
         log, offset, proc = self.run_dir / "live.log", self._live_log_offset, self.procs["live"]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -164,9 +166,6 @@ class LiveStack:
     # publishing ---------------------------------------------------------------------------------
 
     def create_key(self, stream_id: str) -> str:
-        from serve.db import ensure_schema, make_engine, session_scope
-        from serve.keys import create_key
-
         engine = make_engine(self.settings.database_url)
         try:
             ensure_schema(engine)
@@ -208,15 +207,14 @@ class LiveStack:
             if proc.poll() is None:
                 proc.terminate()
         for proc in self.publishers:
-            _wait_or_kill(proc, _left(deadline))
+            stop_process(proc, _left(deadline), sig=None)
         if self.rtmp:
             self.rtmp.stop(_left(deadline))  # TERMs the chunkers: they close their chunks
             self.rtmp = None
         for name in ("live", "serve"):
             proc = self.procs.pop(name, None)
-            if proc and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                _wait_or_kill(proc, _left(deadline))
+            if proc:
+                stop_process(proc, _left(deadline))
         _, alive = psutil.wait_procs(started, timeout=_left(deadline))
         for proc in alive:
             with suppress(psutil.NoSuchProcess):
@@ -252,14 +250,6 @@ def lists_chunk(storage: Storage, stream_id: str, seq: int) -> bool:
 
 def _left(deadline: float) -> float:
     return max(0.1, deadline - time.monotonic())
-
-
-def _wait_or_kill(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def ffmpeg_available() -> bool:

@@ -6,10 +6,10 @@ from fractions import Fraction
 
 import pytest
 
+from core.grid import plan_grid
+from core.records import ChunkRecord
 from hdfs_layout import StreamLayout
 from ingest.chunker import ingest_file
-from ingest.grid import plan_grid
-from ingest.records import ChunkRecord
 from media_tools import SourceSpec, sh
 
 SOURCES = [

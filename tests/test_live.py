@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from core.config import Settings
+from core.media import mp4
 from hdfs_layout import StreamLayout, open_storage
 from jobs.catalog import read_catalog
 from media_tools import concat, count_frames
-from sparkcast.config import Settings
-from sparkcast.media import mp4
 from sparkcast.stack import LiveStack
 
 pytestmark = pytest.mark.heavy

@@ -15,11 +15,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from core.codecs import VideoCodec
+from core.config import load_settings
+from core.ladder import Rendition
+from core.media import mp4
 from hdfs_layout import StreamLayout, open_storage
 from ingest.chunker import ingest_file
 from jobs.catalog import read_catalog
-from jobs.encode import VideoCodec, x264_options
-from jobs.ladder import Rendition
+from jobs.encode import x264_options
 from jobs.transcode import run_job
 from media_tools import (
     SourceSpec,
@@ -31,8 +34,6 @@ from media_tools import (
     sh,
     stream_info,
 )
-from sparkcast.config import load_settings
-from sparkcast.media import mp4
 from sparkcast.pipeline import job_options, storage_config
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
@@ -220,7 +221,7 @@ def test_hls_playlists_cover_the_same_segments(run: Run) -> None:
 def test_quality_within_half_a_db_of_one_pass(run: Run, tmp_path: Path) -> None:
     """Same x264 settings over the whole file in one process vs our chunked encode."""
     rate = Fraction(run.spec.rate)
-    from ingest.grid import plan_grid
+    from core.grid import plan_grid
 
     grid = plan_grid(rate, 2, 6)
     for r in run.renditions[:2]:

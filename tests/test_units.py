@@ -8,18 +8,18 @@ from fractions import Fraction
 import pytest
 from lxml import etree
 
+from core.errors import one_line
+from core.grid import plan_grid
+from core.ladder import LadderError, Rung, parse_ladder, plan_ladder
+from core.segments import Segment
 from hdfs_layout import LayoutError, StorageError, StreamLayout, open_storage
 from hdfs_layout.storage import resolve
 from hdfs_layout.webhdfs import webhdfs_address
-from ingest.grid import plan_grid
-from jobs.hls import build_master, build_media
-from jobs.ladder import LadderError, Rung, parse_ladder, plan_ladder
-from jobs.mpd import build_mpd
-from jobs.presentation import Period, Presentation, Track
 from jobs.reduce import ReduceError, build_presentation
-from jobs.segments import Segment
-from jobs.timeline import S, build_timeline
-from sparkcast.errors import one_line
+from manifest.hls import build_master, build_media
+from manifest.mpd import build_mpd
+from manifest.presentation import Period, Presentation, Track
+from manifest.timeline import S, build_timeline
 
 # ladder --------------------------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ def test_timeline_runs():
 
 
 def test_reduce_refuses_gaps_and_mismatched_inits():
-    from ingest.records import SourceRecord
+    from core.records import SourceRecord
 
     src = SourceRecord("s", "in.mp4", 1280, 720, "1", "30", 60, 300, 420, 14.0, None)
     segs = _segs("720p", 7, 60000, 30000)
@@ -211,16 +211,16 @@ def test_one_line_picks_the_python_error_out_of_a_spark_failure():
 
     text = ("An error occurred while calling o1.collect.\n: org.apache.spark.SparkException: "
             "Job aborted\nTraceback (most recent call last):\n  File \"x.py\"\n"
-            "sparkcast.media.ffmpeg_run.MediaError: file:///r/00000001.ts: Invalid data\n"
+            "core.media.ffmpeg_run.MediaError: file:///r/00000001.ts: Invalid data\n"
             "\tat org.apache.spark.X")
     assert one_line(Py4JJavaError(text)) == "file:///r/00000001.ts: Invalid data"
 
 
 def test_notices_ride_in_the_mpd_and_the_playlists():
     """Live: an EventStream in the period, DATERANGEs in every media playlist."""
-    from ingest.records import SourceRecord
+    from core.records import SourceRecord
     from jobs.live_reduce import LiveState, build_live_presentation
-    from jobs.presentation import Event
+    from manifest.presentation import Event
 
     src = SourceRecord("s", "rtmp", 1280, 720, "1", "30", 60, 300, 0, 0.0, None, live=True)
     segs = _segs("720p", 10, 60000, 30000)
@@ -249,8 +249,8 @@ def test_notices_ride_in_the_mpd_and_the_playlists():
 
 
 def test_live_batch_spreads_a_lone_chunk_over_the_spare_cores():
-    from ingest.records import ChunkRecord
-    from jobs.encode import AudioCodec, VideoCodec
+    from core.codecs import AudioCodec, VideoCodec
+    from core.records import ChunkRecord
     from jobs.live import LiveJob
     from jobs.transcode import JobOptions
 
@@ -273,7 +273,7 @@ def test_live_batch_spreads_a_lone_chunk_over_the_spare_cores():
 
 
 def test_live_preset_is_ultrafast_only_for_low_latency_chunks():
-    from sparkcast.config import Settings
+    from core.config import Settings
 
     assert Settings(chunk_seconds=2).live_preset() == "ultrafast"
     assert Settings(chunk_seconds=4).live_preset() == "ultrafast"

@@ -16,7 +16,7 @@
     const token = sessionStorage.getItem(KEY);
     if (!token) throw new Error("type an admin token first");
     const raw = body instanceof Blob;  // a file upload goes as it is
-    const resp = await fetch("/api/admin" + path, {
+    const resp = await fetch(document.body.dataset.api + path, {
       method, headers: Object.assign({ Authorization: "Bearer " + token },
                                      body && !raw ? { "Content-Type": "application/json" } : {}),
       body: raw ? body : body ? JSON.stringify(body) : undefined,

@@ -16,7 +16,7 @@
   const root = document.getElementById("watch");
   if (!root) return;
   const $ = (id) => document.getElementById(id);
-  const base = "/api/streams/" + encodeURIComponent(root.dataset.streamId);
+  const base = root.dataset.api;  // the stream's API, from the URL builder (hdfs_layout/urls.py)
   const EMOJI = { like: "\u{1F44D}", love: "\u2764\uFE0F", laugh: "\u{1F602}", wow: "\u{1F62E}",
                   sad: "\u{1F622}", clap: "\u{1F44F}" };
   const MAX_SHOWN = 200;

@@ -37,7 +37,7 @@
     state.requests.push({ t: performance.now(), height });
   }
 
-  // ---- ad breaks spliced in by the origin (serve/ad_splice.py): a DASH Period whose id is
+  // ---- ad breaks spliced in by the origin (manifest/splice.py): a DASH Period whose id is
   // "ad-<break id>", or HLS segments under an EXT-X-DATERANGE of CLASS com.sparkcast.ad.
   // "start" is counted when an ad begins to play, "complete" when it played to its end
   // (seeking out of it counts no completion).
@@ -46,7 +46,7 @@
 
   function beacon(breakId, event) {
     (event === "start" ? state.ads.started : state.ads.completed).push(breakId);
-    const url = "/api/streams/" + encodeURIComponent(root.dataset.streamId) + "/ads/" +
+    const url = root.dataset.api + "/ads/" +
       breakId + "/impressions";
     fetch(url, { method: "POST", headers: { "Content-Type": "application/json" },
                  body: JSON.stringify({ event }), keepalive: true }).catch(() => {});

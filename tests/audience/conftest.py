@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
 from clusters.db_fixtures import *  # noqa: F403
+from core.config import Settings
 from serve import create_app
-from serve.admin_auth import create_token
-from serve.db import session_scope
-from sparkcast.config import Settings
+from store.db import session_scope
+from store.tokens import create_token
 
 
 def make_stream(root: Path, stream_id: str = STREAM) -> None:

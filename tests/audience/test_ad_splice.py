@@ -1,13 +1,13 @@
-"""serve/ad_splice.py on manifests shaped like the job's (pure; no server, no database)."""
+"""manifest/splice.py on manifests shaped like the job's (pure; no server, no database)."""
 
 from __future__ import annotations
 
 import pytest
 from lxml import etree
 
-from jobs.mpd import date_time, parse_duration
-from serve.ad_splice import AdMedia, Splice, closest_rendition, splice_mpd, splice_playlist
-from serve.manifests import ManifestError
+from manifest.mpd import date_time, parse_duration
+from manifest.rewrite import ManifestError
+from manifest.splice import AdMedia, Splice, closest_rendition, splice_mpd, splice_playlist
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 AST = 1_800_000_000.0  # availabilityStartTime of the live examples

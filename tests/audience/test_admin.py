@@ -11,8 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine
 
-from serve.admin_auth import create_token, revoke_token
-from serve.db import session_scope
+from store.db import session_scope
+from store.tokens import create_token, revoke_token
 
 
 def admin_routes(app: Flask) -> list[tuple[str, str]]:

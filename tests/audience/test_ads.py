@@ -25,9 +25,9 @@ from PIL import Image
 from sqlalchemy import Engine
 
 from browser_tools import wait_js
+from core.config import Settings
 from live_sim import LiveSimulator
 from serve import create_app
-from sparkcast.config import Settings
 
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 AD_STREAM = "adspot"
@@ -386,8 +386,8 @@ def test_schedule_answers_from_memory_while_the_database_hangs(tmp_path: Path) -
     stream has an answer, manifests get it at once while a background refresh waits."""
     import socket
 
-    from serve.ad_schedule import AdSchedule
-    from serve.db import ensure_schema, make_engine
+    from store.ad_schedule import AdSchedule
+    from store.db import ensure_schema, make_engine
 
     good = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     ensure_schema(good)

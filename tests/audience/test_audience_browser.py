@@ -16,10 +16,10 @@ from sqlalchemy import Engine, select
 
 from browser_tools import wait_js
 from clusters.mariadb import MariaDB
+from core.config import Settings
 from serve import create_app
-from serve.db import session_scope
-from serve.models import Comment
-from sparkcast.config import Settings
+from store.db import session_scope
+from store.models import Comment
 
 pytestmark = pytest.mark.browser
 

@@ -14,8 +14,8 @@ from audience_ids import STREAM
 from sqlalchemy import Engine, func, select
 
 from clusters.mariadb import MariaDB
-from serve.db import session_scope
-from serve.models import Comment
+from store.db import session_scope
+from store.models import Comment
 
 MARIADB_ONLY = pytest.mark.parametrize("database_url", ["mariadb"], indirect=True)
 

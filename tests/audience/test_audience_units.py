@@ -7,8 +7,8 @@ import pytest
 from audience_ids import STREAM
 from flask import Flask
 
-from serve.notices import Notice, current
 from serve.ratelimit import RateLimiter
+from store.notices import Notice, current
 
 
 def test_token_bucket_burst_refill_and_retry_after() -> None:

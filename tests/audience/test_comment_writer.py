@@ -14,8 +14,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import IntegrityError
 
 from serve.comment_writer import CommentWriter, NewComment
-from serve.db import session_scope
-from serve.models import Comment, Stream
+from store.db import session_scope
+from store.models import Comment, Stream
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def test_a_bad_row_does_not_fail_its_batch(engine: Engine, stream: str) -> None:
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the dead one is MySQL
 def test_database_down_fails_every_waiter_and_stores_nothing(stream: str,
                                                             engine: Engine) -> None:
-    from serve.db import make_engine
+    from store.db import make_engine
 
     dead = make_engine("mysql+mysqldb://nobody:x@127.0.0.1:1/none")
     writer = CommentWriter(dead)

@@ -45,11 +45,11 @@ import requests
 from lxml import etree
 
 from browser_tools import wait_js
+from core.config import Settings
 from hdfs_layout import StreamLayout, open_storage
 from jobs.live_reduce import LiveState
-from jobs.mpd import date_time
-from jobs.presentation import EVENT_SCHEME
-from sparkcast.config import Settings
+from manifest.mpd import date_time
+from manifest.presentation import EVENT_SCHEME
 from sparkcast.stack import LiveStack, ffmpeg_available
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
@@ -113,8 +113,8 @@ def stack(tmp_path_factory):
 
 
 def _admin_token(stack: LiveStack) -> str:
-    from serve.admin_auth import create_token
-    from serve.db import ensure_schema, make_engine, session_scope
+    from store.db import ensure_schema, make_engine, session_scope
+    from store.tokens import create_token
 
     engine = make_engine(stack.settings.database_url)
     try:

@@ -15,10 +15,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, func, select
 
-from serve import events, reactions
-from serve.db import make_engine, session_scope, upgrade
-from serve.models import ReactionCount, Stream
-from serve.notices import Notice, current, notices_for
+from serve import events
+from store import reactions
+from store.db import make_engine, session_scope, upgrade
+from store.models import ReactionCount, Stream
+from store.notices import Notice, current, notices_for
 
 R_URL = f"/api/streams/{STREAM}/reactions"
 

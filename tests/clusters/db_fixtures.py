@@ -51,7 +51,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    from serve.db import make_engine, upgrade
+    from store.db import make_engine, upgrade
 
     eng = make_engine(database_url)
     upgrade(eng)

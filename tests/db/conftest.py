@@ -11,9 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from clusters.db_fixtures import *  # noqa: F403
+from core.config import Settings
 from serve import create_app
-from serve.db import session_scope
-from sparkcast.config import Settings
+from store.db import session_scope
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
-from serve.admin_auth import bearer_token, create_token, revoke_token
-from serve.db import session_scope
-from serve.keys import create_key, revoke_key
-from serve.models import Stream, StreamKey
+from serve.admin_auth import bearer_token
+from store.db import session_scope
+from store.keys import create_key, revoke_key
+from store.models import Stream, StreamKey
+from store.tokens import create_token, revoke_token
 
 
 @pytest.fixture

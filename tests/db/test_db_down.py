@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from clusters.mariadb import MariaDB
+from core.config import Settings
 from serve import create_app
-from serve.admin_auth import create_token
-from serve.db import make_engine, session_scope, upgrade
-from serve.keys import create_key
-from sparkcast.config import Settings
+from store.db import make_engine, session_scope, upgrade
+from store.keys import create_key
+from store.tokens import create_token
 
 
 def test_database_down(mariadb_server: MariaDB, tmp_path: Path,

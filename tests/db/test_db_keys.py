@@ -8,9 +8,9 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from hdfs_layout import LayoutError
-from serve.admin_auth import create_token, revoke_token, verify_token
-from serve.db import session_scope
-from serve.keys import (
+from sparkcast.cli import main
+from store.db import session_scope
+from store.keys import (
     KeyNotFound,
     check_publish,
     create_key,
@@ -20,8 +20,8 @@ from serve.keys import (
     publish_done,
     revoke_key,
 )
-from serve.models import Stream, StreamKey
-from sparkcast.cli import main
+from store.models import Stream, StreamKey
+from store.tokens import create_token, revoke_token, verify_token
 
 
 def _all_cells(session: Session, table: str) -> list[str]:

@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.orm import Session
 
-from serve.db import (
+from store.db import (
     SchemaError,
     _alembic_config,
     current_revision,
@@ -21,7 +21,7 @@ from serve.db import (
     session_scope,
     upgrade,
 )
-from serve.models import Base, Comment, Stream
+from store.models import Base, Comment, Stream
 
 TABLES = {"streams", "stream_keys", "admin_tokens", "comments", "viewer_blocks",
           "reaction_counts", "notices", "ad_creatives", "ad_breaks", "alembic_version"}
@@ -101,7 +101,7 @@ def test_foreign_keys_are_enforced(session: Session) -> None:
 
 
 def test_upgrade_sql_for_a_dba_needs_no_server() -> None:
-    from serve.db import upgrade_sql
+    from store.db import upgrade_sql
 
     sql = upgrade_sql("mysql+mysqldb://u:p@db.invalid/sparkcast")
     assert sql.count("CREATE TABLE") == len(TABLES)
@@ -116,12 +116,12 @@ def test_upgrade_sql_for_a_dba_needs_no_server() -> None:
 def test_new_revision_numbers_and_chains(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
-    import serve.db
-    from serve.db import new_revision
+    import store.db
+    from store.db import new_revision
 
     scripts = tmp_path / "migrations"
-    shutil.copytree(serve.db.MIGRATIONS, scripts)
-    monkeypatch.setattr(serve.db, "MIGRATIONS", scripts)
+    shutil.copytree(store.db.MIGRATIONS, scripts)
+    monkeypatch.setattr(store.db, "MIGRATIONS", scripts)
     head = head_revision()
     following = f"{int(head) + 1:04d}"
     path = new_revision("nothing changed")

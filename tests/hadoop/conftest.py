@@ -72,10 +72,10 @@ def clip(make_media) -> Path:
 @pytest.fixture(scope="session")
 def reference(spark, clip: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """(a) The clip transcoded on local[2] into a local root: relative path -> bytes."""
+    from core.config import load_settings
     from hdfs_layout import open_storage
     from ingest.chunker import ingest_file
     from jobs.transcode import run_job
-    from sparkcast.config import load_settings
     from sparkcast.pipeline import job_options, storage_config
 
     root = tmp_path_factory.mktemp("reference-root")

@@ -64,7 +64,7 @@ class Hadoop:
                    SPARKCAST_WEBHDFS_URL=self.info.webhdfs, SPARK_LOCAL_IP="127.0.0.1",
                    PYSPARK_PYTHON=sys.executable,
                    SPARKCAST_CONFIG=str(self.work / "no-config.toml"),
-                   SPARKCAST_DATABASE_URL=f"sqlite:///{self.work / 'serve.db'}")
+                   SPARKCAST_DATABASE_URL=f"sqlite:///{self.work / 'store.db'}")
         env.pop("SPARKCAST_ROOT", None)
         env.update(extra)
         return env

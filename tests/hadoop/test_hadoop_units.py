@@ -100,8 +100,8 @@ def test_namenode_unreachable_is_not_retried(monkeypatch) -> None:
 
 
 def test_serve_answers_503_not_404_when_hdfs_is_down(tmp_path: Path) -> None:
+    from core.config import Settings
     from serve import create_app
-    from sparkcast.config import Settings
 
     app = create_app(Settings(root="hdfs://127.0.0.1:1/sparkcast",
                               webhdfs_url="http://127.0.0.1:1",
@@ -128,7 +128,7 @@ def test_spark_submit_sh_passes_spark_options_through(tmp_path: Path) -> None:
     argv = _submitted("--master", "yarn", "--deploy-mode", "client", "--num-executors", "2",
                       "--executor-memory", "512m", "--executor-cores", "1", "--conf", "a=b",
                       "transcode", "in.mp4", "--root", "hdfs://nn:8020/x", tmp_path=tmp_path)
-    entry = argv.index(str(REPO / "jobs" / "spark_entry.py"))
+    entry = argv.index(str(REPO / "sparkcast" / "spark_entry.py"))
     assert argv[entry - 2] == "--py-files" and argv[entry - 1].endswith("sparkcast-py.zip")
     assert argv[entry + 1:] == ["transcode", "in.mp4", "--root", "hdfs://nn:8020/x"]
     spark_opts = argv[:entry - 2]
@@ -146,7 +146,7 @@ def test_spark_submit_sh_passes_spark_options_through(tmp_path: Path) -> None:
 def test_spark_submit_sh_master(args: list[str], master: str, tmp_path: Path) -> None:
     """--master before the job name decides; else the job's own; else local[*]."""
     argv = _submitted(*args, tmp_path=tmp_path)
-    spark_opts = argv[:argv.index(str(REPO / "jobs" / "spark_entry.py"))]
+    spark_opts = argv[:argv.index(str(REPO / "sparkcast" / "spark_entry.py"))]
     masters = [a.split("=", 1)[1] for a in spark_opts if a.startswith("--master=")]
     masters += [spark_opts[i + 1] for i, a in enumerate(spark_opts) if a == "--master"]
     assert masters == [master]

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from core.config import Settings
+from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import StreamLayout, open_storage
-from ingest.records import ChunkRecord, SourceRecord
 from jobs.catalog import read_catalog
 from media_tools import concat, count_frames
-from sparkcast.config import Settings
 from sparkcast.stack import LiveStack
 
 pytestmark = pytest.mark.heavy

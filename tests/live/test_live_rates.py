@@ -8,9 +8,9 @@ from fractions import Fraction
 
 import pytest
 
+from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import StreamLayout, open_storage
 from ingest.live import LiveChunker
-from ingest.records import ChunkRecord, SourceRecord
 from media_tools import SourceSpec, count_frames
 
 pytestmark = pytest.mark.heavy

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
+from core.config import Settings
 from hdfs_layout import open_storage
-from sparkcast.config import Settings
 from sparkcast.stack import LiveStack, lists_chunk, next_chunk
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]

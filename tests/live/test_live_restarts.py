@@ -20,10 +20,10 @@ from pathlib import Path
 import psutil
 import pytest
 
+from core.config import Settings
 from hdfs_layout import open_storage
 from ingest.rtmp import free_port, sparkcast_executable
 from ingest.stream_lock import lock_holders, lock_path
-from sparkcast.config import Settings
 from sparkcast.stack import LiveStack, lists_chunk, next_chunk
 
 pytestmark = pytest.mark.heavy

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from core.config import DEMO_CHUNK_SECONDS, Settings, demo_settings
+from core.media.probe import frame_rate, snap_rate
+from core.segments import Segment
 from ingest.stream_lock import StreamLock, lock_holders
-from jobs.mpd import NS, build_mpd
-from jobs.presentation import Period, Presentation, Track
-from jobs.segments import Segment
-from sparkcast.config import DEMO_CHUNK_SECONDS, Settings, demo_settings
-from sparkcast.media.probe import frame_rate, snap_rate
+from manifest.mpd import NS, build_mpd
+from manifest.presentation import Period, Presentation, Track
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -67,29 +67,50 @@ def test_a_storm_of_stop_signals_never_deadlocks_the_handler():
     assert child.returncode == 0 and out.strip() == "done True", out
 
 
-def test_the_storm_does_deadlock_an_event_set_in_the_handler():
-    """The test above can fail: the handler the live commands used to install hangs."""
-    old = textwrap.dedent("""
-        import signal, threading
-        stop = threading.Event()
-        def handler(signum, frame):
-            stop.set()
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
-    """)
-    hung = 0
-    for _ in range(3):
-        child = _storm(old)
-        try:
-            child.communicate(timeout=8)
-        except subprocess.TimeoutExpired:
-            hung += 1
-        finally:
-            child.kill()
-            child.wait()
-        if hung:
-            break
-    assert hung, "an Event.set() handler survived three signal storms"
+# A signal that arrives while the interrupted code holds the Event's lock: the exact
+# moment of the chunker's hang (a second signal landing inside the first handler's
+# Event.set()), made certain by holding that lock ourselves. `_cond` is threading's own
+# attribute: the only handle on the lock an Event.set() takes.
+HELD_CHILD = textwrap.dedent("""
+    import os, signal, sys, threading, time
+    sys.path.insert(0, {repo!r})
+    {install}
+    event = getattr(stop, "event", stop)
+    with event._cond:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)  # the handler runs here, on this thread
+    print("survived", event.wait(5), flush=True)
+""")
+OLD_HANDLER = textwrap.dedent("""
+    import signal, threading
+    stop = threading.Event()
+    def handler(signum, frame):
+        stop.set()
+    signal.signal(signal.SIGTERM, handler)
+""")
+
+
+@pytest.mark.parametrize(("install", "hangs"), [
+    (NEW_HANDLER.replace("stop = stop_on_signals()",
+                         "from sparkcast.stop_signal import StopRequest\nstop = StopRequest()"),
+     False),
+    (OLD_HANDLER, True),  # what the live commands used to install
+])
+def test_a_signal_inside_a_held_event_lock(install, hangs):
+    child = subprocess.Popen([sys.executable, "-c", HELD_CHILD.format(repo=str(REPO),
+                                                                       install=install)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        out, _ = child.communicate(timeout=8)
+        hung = False
+    except subprocess.TimeoutExpired:
+        hung = True
+    finally:
+        child.kill()
+        child.wait()
+    assert hung == hangs, out
+    if not hangs:
+        assert out.strip() == "survived True"
 
 
 HOLDER = textwrap.dedent("""

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import Engine
 from werkzeug.serving import make_server
 
+from core.config import Settings
 from ingest.rtmp import RtmpServer
 from serve import create_app
-from serve.db import make_engine, session_scope
-from serve.keys import create_key
-from sparkcast.config import Settings
+from store.db import make_engine, session_scope
+from store.keys import create_key
 
 FAKE_CHUNKER = Path(__file__).with_name("fake_live_ingest.py")
 

@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from conftest import RtmpStack, publisher
+from core.config import Settings
 from ingest.rtmp import RtmpConfig, RtmpError, RtmpServer, build_config, live_ingest_argv
-from serve.db import session_scope
-from serve.keys import revoke_key
-from serve.models import StreamKey
-from sparkcast.config import Settings
+from store.db import session_scope
+from store.keys import revoke_key
+from store.models import StreamKey
 
 
 def wait_for(check: Callable[[], object], timeout: float, what: str) -> object:
@@ -198,8 +198,8 @@ def test_garbage_does_not_disturb_a_valid_publisher(rtmp_stack: RtmpStack) -> No
 def test_hook_refuses_a_key_revoked_after_the_callback(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     from ingest import rtmp_hook
-    from serve.db import make_engine, upgrade
-    from serve.keys import create_key
+    from store.db import make_engine, upgrade
+    from store.keys import create_key
 
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     monkeypatch.setenv("SPARKCAST_CONFIG", str(tmp_path / "no-config.toml"))

@@ -21,9 +21,9 @@ from servetools import (
     start_server,
 )
 
+from core.config import Settings
 from serve import create_app
 from serve.asgi import Origin
-from sparkcast.config import Settings
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,8 @@ from servetools import ARTIFACTS
 from test_serve_browser import NOW, _picture_spread
 
 from browser_tools import wait_js
+from core.config import Settings
 from hdfs_layout import StreamLayout, open_storage
-from sparkcast.config import Settings
 from sparkcast.stack import LiveStack, ffmpeg_available
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]

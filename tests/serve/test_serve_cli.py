@@ -6,9 +6,9 @@ import sys
 
 from click.testing import CliRunner
 
+from core.config import Settings, settings_env
 from serve.gunicorn_run import gunicorn_argv
 from sparkcast.cli import main
-from sparkcast.config import Settings, settings_env
 
 
 def _argv(worker_class: str, app: str) -> list[str]:

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 from hdfs_layout import StreamLayout, open_storage
+from manifest.rewrite import NS
 from serve.cache import SegmentCache
 from serve.live_fill import EdgeFiller
-from serve.manifests import NS
 
 LIVE = StreamLayout("live5")
 RENDITIONS = ("720p", "360p")

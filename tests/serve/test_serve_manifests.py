@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from serve.manifests import (
+from manifest.rewrite import (
     NS,
     edge_segments,
     is_dynamic_mpd,

@@ -14,9 +14,9 @@ from lxml import etree
 from servetools import VOD_ID
 
 from hdfs_layout import StreamLayout
+from manifest.rewrite import NS
 from serve import context
 from serve.live_fill import EdgeFiller
-from serve.manifests import NS
 
 LAYOUT = StreamLayout(VOD_ID)
 SEG = f"/streams/{VOD_ID}/out/360p/00000003.m4s"
@@ -250,8 +250,8 @@ def live_root(vod_root: Path, tmp_path: Path) -> Path:
 
 
 def test_live_edge_is_served_from_memory_after_a_poll(live_root: Path):
+    from core.config import Settings
     from serve import create_app
-    from sparkcast.config import Settings
 
     app = create_app(Settings(root=live_root.as_uri(), cache_seconds=10),
                      {"TESTING": True, "EDGE_FILLER": False})

@@ -14,10 +14,10 @@ import pytest
 from servetools import VOD_ID
 
 from asgi_server import uvicorn_server
+from core.config import Settings
 from hdfs_layout import StreamLayout
 from serve import context, create_app
 from serve.asgi import Origin
-from sparkcast.config import Settings
 
 LAYOUT = StreamLayout(VOD_ID)
 SEG = f"/streams/{VOD_ID}/out/360p/00000003.m4s"

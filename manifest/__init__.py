@@ -1,0 +1,1 @@
+"""MPD and HLS: build, parse, rewrite and splice. Pure."""
