@@ -33,6 +33,7 @@ from serve.jsonapi import (
     read_json,
     string_field,
 )
+from store import comments as comment_store
 from store.listing import list_rows
 from store.models import Stream, ViewerBlock
 
@@ -52,12 +53,12 @@ def list_() -> Response:
     if not stream_id:
         raise BadRequest("stream_id", "query parameter 'stream_id' is required")
     status = request.args.get("status")
-    if status is not None and status not in comments.STATUSES:
-        raise BadRequest("status", f"status must be one of {', '.join(comments.STATUSES)}")
+    if status is not None and status not in comment_store.STATUSES:
+        raise BadRequest("status", f"status must be one of {', '.join(comment_store.STATUSES)}")
     before = int_arg("before", None, 1, 2**62)
-    limit = int_arg("limit", comments.PAGE, 1, comments.MAX_PAGE) or comments.PAGE
-    result = comments.page(get_session(), stream_id, before=before, limit=limit,
-                           statuses=(status,) if status else comments.STATUSES)
+    limit = int_arg("limit", comment_store.PAGE, 1, comment_store.MAX_PAGE) or comment_store.PAGE
+    result = comment_store.page(get_session(), stream_id, before=before, limit=limit,
+                           statuses=(status,) if status else comment_store.STATUSES)
     return jsonify({"comments": [comments.admin_json(r) for r in result.comments],
                     "before": result.before})
 
@@ -65,8 +66,8 @@ def list_() -> Response:
 def _set(comment_id: int, status: str) -> Response:
     session = get_session()
     try:
-        row = comments.set_status(session, comment_id, status)
-    except comments.CommentNotFound as exc:
+        row = comment_store.set_status(session, comment_id, status)
+    except comment_store.CommentNotFound as exc:
         return json_error(404, "not_found", str(exc))
     session.commit()
     return jsonify(comments.admin_json(row))
@@ -75,9 +76,9 @@ def _set(comment_id: int, status: str) -> Response:
 @bp.patch("/comments/" + id_rule("comment_id"))
 def moderate(comment_id: int) -> Response:
     status = read_json(MAX_BODY).get("status")
-    if status not in comments.STATUSES:
+    if status not in comment_store.STATUSES:
         raise BadRequest("status", f"field 'status' must be one of "
-                                   f"{', '.join(comments.STATUSES)}")
+                                   f"{', '.join(comment_store.STATUSES)}")
     return _set(comment_id, status)
 
 
@@ -102,7 +103,7 @@ def block() -> tuple[Response, int] | Response:
     session = get_session()
     if stream_id is not None and session.get(Stream, stream_id) is None:
         return json_error(404, "not_found", "no such stream")
-    row = comments.block_viewer(session, viewer_id, stream_id, reason)
+    row = comment_store.block_viewer(session, viewer_id, stream_id, reason)
     session.commit()
     audience.get().blocks_changed()
     return jsonify(block_json(row)), 201

@@ -37,12 +37,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hdfs_layout import urls
-from serve import audience, comments
+from serve import audience
 from serve.context import CLIENT_GONE
 from serve.db import get_engine, get_session
 from serve.errors import json_error
 from serve.extensions import app_singleton
 from serve.jsonapi import api_errors
+from store import comments as comment_store
 from store import notices, reactions
 from store.models import Comment
 
@@ -198,7 +199,7 @@ class Hub:
         if feed.ticks % MODERATION_EVERY == 1:
             newest = session.scalar(select(func.max(Comment.id))
                                     .where(Comment.stream_id == sid)) or 0
-            removed = comments.removed_ids(session, sid, newest)
+            removed = comment_store.removed_ids(session, sid, newest)
             old = feed.payload("moderation")
             if (old is None and removed) or (old is not None and old["removed"] != removed):
                 feed.publish("moderation", {"removed": removed})

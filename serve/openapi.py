@@ -16,6 +16,7 @@ from hdfs_layout import urls
 from serve import comments, reactions
 from serve.admin_ads import POSITIONS, STATES
 from serve.jsonapi import MAX_ID
+from store import comments as comment_store
 from store import notices
 
 P = urls.openapi_path
@@ -85,7 +86,7 @@ SCHEMAS: dict[str, Schema] = {
                                   "maxLength": notices.MAX_TEXT},
                          "start": NUM, "duration": _nullable(NUM)}, required=[]),
     "AdminComment": _obj({"id": INT, "stream_id": STR, "author": STR, "text": STR,
-                          "created_at": TIME, "status": {"enum": list(comments.STATUSES)},
+                          "created_at": TIME, "status": {"enum": list(comment_store.STATUSES)},
                           "viewer_id": _nullable(STR)}),
     "Block": _obj({"id": INT, "viewer_id": STR, "stream_id": _nullable(STR), "reason": STR,
                    "created_at": TIME}),
@@ -255,7 +256,7 @@ def _paths() -> dict[str, Any]:
                                                "newer than this id (polling)"),
                                    _query("before", ID, "older than this id (paging back)"),
                                    _query("limit", {"type": "integer", "minimum": 1,
-                                                    "maximum": comments.MAX_PAGE})],
+                                                    "maximum": comment_store.MAX_PAGE})],
                     "responses": {"200": _json(_ref("CommentPage")),
                                   **_errors("400", "404", "503")}},
             "post": {"summary": "post a comment (201 only once stored)", "tags": ["audience"],
@@ -334,10 +335,10 @@ def _admin_paths() -> dict[str, Any]:
             "get": _admin({"summary": "comments of a stream, every status, with viewer ids",
                            "parameters": [
                                {**sid_q, "required": True},
-                               _query("status", {"enum": list(comments.STATUSES)}),
+                               _query("status", {"enum": list(comment_store.STATUSES)}),
                                _query("before", ID),
                                _query("limit", {"type": "integer", "minimum": 1,
-                                                "maximum": comments.MAX_PAGE})],
+                                                "maximum": comment_store.MAX_PAGE})],
                            "responses": ok(_obj({"comments": {
                                "type": "array", "items": _ref("AdminComment")},
                                "before": _nullable(INT)}))})},
@@ -345,7 +346,7 @@ def _admin_paths() -> dict[str, Any]:
             "patch": _admin({"summary": "hide, delete or restore",
                              "parameters": [_path_param("comment_id", ID)],
                              "requestBody": {"required": True, "content": {J: {"schema": _obj(
-                                 {"status": {"enum": list(comments.STATUSES)}})}}},
+                                 {"status": {"enum": list(comment_store.STATUSES)}})}}},
                              "responses": ok(_ref("AdminComment"))}, "413"),
             "delete": _admin({"summary": "delete (status deleted; the row is kept)",
                               "parameters": [_path_param("comment_id", ID)],

@@ -143,7 +143,7 @@ def test_blocked_viewer_is_refused_and_moderation_hides(client: FlaskClient, aut
 
 
 def test_removed_ids_window(client: FlaskClient, auth, engine) -> None:
-    from serve.comments import removed_ids
+    from store.comments import removed_ids
     from store.db import session_scope
 
     ids = [post(client, f"r{i}").json["id"] for i in range(3)]
