@@ -24,7 +24,6 @@ import sys
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
 
 from core.config import settings_env
 from hdfs_layout import LayoutError, StorageError, urls, validate_stream_id
@@ -42,6 +41,7 @@ from serve.jsonapi import (
     read_json,
     string_field,
 )
+from store import ads
 from store.listing import list_rows
 from store.models import AdBreak, AdCreative
 from store.sqltypes import from_unix, utcnow
@@ -71,7 +71,7 @@ def break_json(row: AdBreak) -> dict[str, Any]:
 
 @bp.get("/creatives")
 def list_creatives() -> Response:
-    rows = get_session().scalars(select(AdCreative).order_by(AdCreative.id))
+    rows = list_rows(get_session(), AdCreative)
     return jsonify({"creatives": [creative_json(r) for r in rows]})
 
 
@@ -112,8 +112,7 @@ def edit_creative(creative_id: int) -> Response:
                 validate_stream_id(media)
             except LayoutError as exc:
                 raise BadRequest("media_stream_id", str(exc)) from None
-            other = session.scalars(select(AdCreative).where(
-                AdCreative.media_stream_id == media, AdCreative.id != creative_id)).first()
+            other = ads.media_stream_user(session, media, creative_id)
             if other is not None:
                 return json_error(409, "conflict", f"creative {other.id} already uses "
                                                    f"media stream {media!r}")
@@ -129,9 +128,7 @@ def delete_creative(creative_id: int) -> Response:
     if row is None:
         return json_error(404, "not_found", f"creative {creative_id} does not exist")
     out = creative_json(row)
-    for brk in session.scalars(select(AdBreak).where(AdBreak.creative_id == creative_id)):
-        session.delete(brk)
-    session.delete(row)
+    ads.delete_creative(session, row)
     session.commit()
     return jsonify(out)
 
@@ -156,10 +153,7 @@ def create_break() -> tuple[Response, int] | Response:
                           maximum=MAX_MEDIA_SECONDS)
     start = number_field(data, "starts_at", required=False, minimum=0.0, maximum=32503680000.0)
     session = get_session()
-    try:
-        audience.ensure_stream(session, stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(session, stream_id)
     if not 0 < creative_id <= 2**53 or session.get(AdCreative, creative_id) is None:
         return json_error(404, "not_found", f"creative {creative_id} does not exist")
     row = AdBreak(stream_id=stream_id, creative_id=creative_id, position=position,

@@ -59,10 +59,7 @@ def create() -> tuple[Response, int] | Response:
         raise BadRequest("kind", f"field 'kind' must be one of {', '.join(notices.KINDS)}")
     fields = _fields(data, partial=False)
     session = get_session()
-    try:
-        audience.ensure_stream(session, stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(session, stream_id)
     row = notices.create(session, stream_id, kind, fields["text"], fields.get("start"),
                          fields.get("duration"))
     session.commit()

@@ -10,17 +10,15 @@ count; the totals are in the admin API (GET /api/admin/ads/breaks).
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from sqlalchemy import update
 
 from hdfs_layout import urls
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import BadRequest, api_errors, id_rule, read_json
-from store.models import AdBreak
+from store.ads import IMPRESSION_EVENTS, count_impression
 
 bp = api_errors(Blueprint("ads", __name__, url_prefix=urls.STREAM_ADS_API))
 
-EVENTS = {"start": AdBreak.impressions_started, "complete": AdBreak.impressions_completed}
 MAX_BODY = 256
 
 
@@ -28,14 +26,11 @@ MAX_BODY = 256
 def impression(stream_id: str, break_id: int) -> Response:
     data = read_json(MAX_BODY)
     event = data.get("event")
-    if event not in EVENTS:
-        raise BadRequest("event", f"field 'event' must be one of {', '.join(EVENTS)}")
-    column = EVENTS[event]
+    if event not in IMPRESSION_EVENTS:
+        raise BadRequest("event", f"field 'event' must be one of {', '.join(IMPRESSION_EVENTS)}")
     session = get_session()
-    done = session.execute(
-        update(AdBreak).where(AdBreak.id == break_id, AdBreak.stream_id == stream_id)
-        .values({column.key: column + 1}))
+    counted = count_impression(session, stream_id, break_id, event)
     session.commit()
-    if done.rowcount == 0:
+    if not counted:
         return json_error(404, "not_found", f"stream {stream_id!r} has no ad break {break_id}")
     return Response(status=204)

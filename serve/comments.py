@@ -106,10 +106,7 @@ def created_status(stored: StoredComment) -> int:
 @bp.post("/comments")
 def post(stream_id: str) -> Response | tuple[Response, int]:
     aud = audience.get()
-    try:
-        audience.ensure_stream(get_session(), stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(get_session(), stream_id)
     wait = aud.comment_limiter.take(client_key())
     if wait:
         return too_many(wait, "comments")
@@ -138,10 +135,7 @@ def list_(stream_id: str) -> Response:
     if since is not None and before is not None:
         raise BadRequest("since", "use either 'since' or 'before', not both")
     session = get_session()
-    try:
-        audience.ensure_stream(session, stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(session, stream_id)
     result = page(session, stream_id, since=since, before=before, limit=limit)
     resp = jsonify({"comments": [public_json(r) for r in result.comments],
                     "before": result.before, "since": result.since})

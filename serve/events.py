@@ -257,10 +257,7 @@ def _feed_stream(feed: Feed, seconds: float, gone: threading.Event | None = None
 
 @bp.get("/events")
 def stream(stream_id: str) -> Response:
-    try:
-        audience.ensure_stream(get_session(), stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(get_session(), stream_id)
     hub = get()
     feed = hub.subscribe(stream_id)
     if feed is None:

@@ -22,6 +22,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from serve.audience import NoSuchStream
 from serve.db import get_session
 from serve.errors import json_error
 
@@ -72,6 +73,9 @@ def api_errors(bp: Blueprint) -> Blueprint:
     bp.register_error_handler(SQLAlchemyError, db_unavailable)
     bp.register_error_handler(
         PayloadTooLarge, lambda exc: json_error(413, "payload_too_large", str(exc)))
+    # A view calls audience.ensure_stream and lets an unknown stream end the request.
+    bp.register_error_handler(NoSuchStream, lambda _exc: json_error(404, "not_found",
+                                                                    "no such stream"))
     return bp
 
 

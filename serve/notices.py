@@ -11,7 +11,6 @@ from flask import Blueprint, Response, jsonify
 from hdfs_layout import urls
 from serve import audience
 from serve.db import get_session
-from serve.errors import json_error
 from serve.jsonapi import api_errors
 from store.notices import current, notices_for
 
@@ -21,10 +20,7 @@ bp = api_errors(Blueprint("notices", __name__, url_prefix=urls.STREAM_API))
 @bp.get("/notices")
 def list_current(stream_id: str) -> Response:
     session = get_session()
-    try:
-        audience.ensure_stream(session, stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(session, stream_id)
     now = time.time()
     items = current(notices_for(session, stream_id), now)
     resp = jsonify({"now": now, "notices": [n.to_json() for n in items]})

@@ -23,7 +23,6 @@ from flask import Blueprint, Response, jsonify
 from hdfs_layout import urls
 from serve import audience, events
 from serve.db import get_session
-from serve.errors import json_error
 from serve.fast_post import KnownStreamPost, PostContext
 from serve.jsonapi import BadRequest, api_errors, client_key, read_json, too_many
 from store.reactions import KINDS, totals, totals_json
@@ -37,10 +36,7 @@ MAX_BODY = 256
 def post(stream_id: str) -> Response | tuple[Response, int]:
     aud = audience.get()
     if stream_id not in aud.known:
-        try:
-            audience.ensure_stream(get_session(), stream_id)
-        except audience.NoSuchStream:
-            return json_error(404, "not_found", "no such stream")
+        audience.ensure_stream(get_session(), stream_id)
     wait = aud.reaction_limiter.take(client_key())
     if wait:
         return too_many(wait, "reactions")
@@ -57,10 +53,7 @@ def post(stream_id: str) -> Response | tuple[Response, int]:
 @bp.get("/reactions")
 def get_totals(stream_id: str) -> Response:
     session = get_session()
-    try:
-        audience.ensure_stream(session, stream_id)
-    except audience.NoSuchStream:
-        return json_error(404, "not_found", "no such stream")
+    audience.ensure_stream(session, stream_id)
 
     counts = totals(session, stream_id) + events.get().counter.pending(stream_id)
     resp = jsonify({"totals": totals_json(counts)})
