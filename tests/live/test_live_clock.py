@@ -8,8 +8,9 @@ behind per hour). Measured here, per stream:
 - the recorded frame rate is exactly the publisher's;
 - every listed segment's duration is a whole number of frames at that rate, and the
   joined rendition holds exactly the frames the chunks hold;
-- media time keeps pace with the wall clock: the slope of the chunks' media end against
-  the wall-clock time each was written is 1 within 0.1%.
+- media time keeps pace with the wall clock within 0.1%: between the first and the last
+  quarter of the run, the least lag of a chunk's write behind its media end moves by at
+  most 0.1% of the time between them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from sparkcast.stack import LiveStack
 pytestmark = pytest.mark.heavy
 
 RATES = ("24", "25", "30000/1001", "30", "50", "60")
+# Small pictures: six real-time publishers and their transcodes on 2 cores must leave the
+# publishers on time (a publisher that falls behind catches up in a burst, and the burst
+# would read as drift).
 PUBLISH_SECONDS = 300
 MAX_DRIFT = 0.001
 SETTLED_S = 20.0
@@ -37,6 +41,22 @@ SETTLED_S = 20.0
 
 def _stream(rate: str) -> str:
     return "clock" + rate.replace("/", "-")
+
+
+def _envelope_drift(points: list[tuple[float, float]]) -> float:
+    """How fast media time falls behind (+) or runs ahead of (-) the wall clock, as a
+    fraction, from (wall-clock time a chunk was written, its media end) points.
+
+    A chunk is written some time after its last frame arrived, and that delay varies with
+    the machine's load (0.2-1.5 s here) and only ever adds. So the least lag of the first
+    and of the last quarter of the run is compared, not a fit through every point (which
+    load that eases off during the run tilts by 0.1%)."""
+    q = max(1, len(points) // 4)
+    first, last = points[:q], points[-q:]
+    lag_first = min(w - m for w, m in first)
+    lag_last = min(w - m for w, m in last)
+    span = sum(w for w, _ in last) / q - sum(w for w, _ in first) / q
+    return (lag_last - lag_first) / span
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -55,7 +75,7 @@ def stack(tmp_path_factory):
         mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
         settings = Settings(root=(tmp / "root").as_uri(),
                             database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=2, ladder="180:200k", port=0, rtmp_port=0,
+                            chunk_seconds=2, ladder="120:150k", port=0, rtmp_port=0,
                             live_end_timeout=10, x264_preset="ultrafast")
         s = LiveStack(settings, tmp / "run")
         s.start()
@@ -74,7 +94,7 @@ def _ended(storage, stream_id: str) -> bool:
 def test_six_frame_rates_keep_time_for_five_minutes(stack, tmp_path):
     storage = open_storage(stack.settings.root)
     pubs = {rate: stack.publish(stack.create_key(_stream(rate)), PUBLISH_SECONDS,
-                                size="320x240", rate=rate) for rate in RATES}
+                                size="160x120", rate=rate) for rate in RATES}
     for rate, pub in pubs.items():
         assert pub.wait(timeout=PUBLISH_SECONDS + 120) == 0, (
             rate, pub.stderr.read().decode(errors="replace")[-500:] if pub.stderr else "")
@@ -102,7 +122,7 @@ def test_six_frame_rates_keep_time_for_five_minutes(stack, tmp_path):
         frames = sum(r.frames for r in records)
         assert sum(Fraction(s.duration, s.timescale) * fps for s in segments) == frames
         root = Path(storage.local_path(""))
-        out = root / layout.rendition_dir("180p")
+        out = root / layout.rendition_dir("120p")
         joined = concat([out / "init.mp4", *sorted(out.glob("*.m4s"))], tmp_path / f"{stream}.mp4")
         assert count_frames(joined) == frames, rate
 
@@ -112,10 +132,11 @@ def test_six_frame_rates_keep_time_for_five_minutes(stack, tmp_path):
         # accept), so its first chunks are written in a burst, a few seconds late.
         points = [(r.wallclock, r.start + r.duration) for r in records
                   if not r.last and r.start >= SETTLED_S]
-        slope = _slope(points)
+        drift = _envelope_drift(points)
         elapsed = points[-1][0] - points[0][0]
         media = points[-1][1] - points[0][1]
-        report.append(f"{rate}: {frames} frames, slope {slope:.5f}, media {media:.2f} s in "
-                      f"{elapsed:.2f} s of wall clock")
-        assert abs(slope - 1) <= MAX_DRIFT, f"{rate}: media time runs at {slope:.4f}x the clock"
+        report.append(f"{rate}: {frames} frames, drift {drift:+.5f} (least-squares slope "
+                      f"{_slope(points):.5f}), media {media:.2f} s in {elapsed:.2f} s of wall "
+                      "clock")
+        assert abs(drift) <= MAX_DRIFT, f"{rate}: media time drifts {drift:+.4%} from the clock"
     print("\n" + "\n".join(report))
