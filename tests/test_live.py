@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from core.config import Settings
 from core.media import mp4
 from hdfs_layout import StreamLayout, open_storage
 from jobs.catalog import read_catalog
 from media_tools import concat, count_frames
 from sparkcast.stack import LiveStack
+from stack_tools import running_stack
 
 pytestmark = pytest.mark.heavy
 NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
@@ -31,19 +31,8 @@ END_TIMEOUT = 6.0
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("live")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        settings = Settings(root=(tmp / "root").as_uri(),
-                            database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=2, ladder="240:300k,180:200k", port=0, rtmp_port=0,
-                            live_end_timeout=END_TIMEOUT, x264_preset="ultrafast")
-        s = LiveStack(settings, tmp / "run")
-        s.start()
-        try:
-            yield s
-        finally:
-            s.stop()
+    with running_stack(tmp_path_factory.mktemp("live"), live_end_timeout=END_TIMEOUT) as s:
+        yield s
 
 
 def storage_of(stack: LiveStack):

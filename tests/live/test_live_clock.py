@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from core.config import Settings
 from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import StreamLayout, open_storage
 from jobs.catalog import read_catalog
 from media_tools import concat, count_frames
-from sparkcast.stack import LiveStack
+from stack_tools import running_stack
 
 pytestmark = pytest.mark.heavy
 
@@ -70,19 +69,9 @@ def _slope(points: list[tuple[float, float]]) -> float:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("clock")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        settings = Settings(root=(tmp / "root").as_uri(),
-                            database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=2, ladder="120:150k", port=0, rtmp_port=0,
-                            live_end_timeout=10, x264_preset="ultrafast")
-        s = LiveStack(settings, tmp / "run")
-        s.start()
-        try:
-            yield s
-        finally:
-            s.stop()
+    with running_stack(tmp_path_factory.mktemp("clock"), ladder="120:150k",
+                       live_end_timeout=10) as s:
+        yield s
 
 
 def _ended(storage, stream_id: str) -> bool:

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from core.config import Settings
 from hdfs_layout import open_storage
 from sparkcast.stack import LiveStack, lists_chunk, next_chunk
+from stack_tools import running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
@@ -36,19 +36,8 @@ STATE = """() => { const v = document.getElementById('video');
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("rejoin")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        settings = Settings(root=(tmp / "root").as_uri(),
-                            database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=2, ladder="240:300k,180:200k", port=0, rtmp_port=0,
-                            live_end_timeout=60, x264_preset="ultrafast")
-        s = LiveStack(settings, tmp / "run")
-        s.start()
-        try:
-            yield s
-        finally:
-            s.stop()
+    with running_stack(tmp_path_factory.mktemp("rejoin"), live_end_timeout=60) as s:
+        yield s
 
 
 def _open(browser, stack: LiveStack, engine: str):

@@ -20,11 +20,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.config import Settings
 from hdfs_layout import open_storage
 from ingest.rtmp import free_port, sparkcast_executable
 from ingest.stream_lock import lock_holders, lock_path
 from sparkcast.stack import LiveStack, lists_chunk, next_chunk
+from stack_tools import running_stack
 
 pytestmark = pytest.mark.heavy
 
@@ -150,19 +150,8 @@ def test_the_demo_started_and_stopped_five_times(tmp_path):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("restarts")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        settings = Settings(root=(tmp / "root").as_uri(),
-                            database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=2, ladder="240:300k,180:200k", port=0, rtmp_port=0,
-                            live_end_timeout=20, x264_preset="ultrafast")
-        s = LiveStack(settings, tmp / "run")
-        s.start()
-        try:
-            yield s
-        finally:
-            s.stop()
+    with running_stack(tmp_path_factory.mktemp("restarts"), live_end_timeout=20) as s:
+        yield s
 
 
 def _publish_until_listed(stack: LiveStack, stream_id: str, key: str

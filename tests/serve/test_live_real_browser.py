@@ -32,9 +32,9 @@ from servetools import ARTIFACTS
 from test_serve_browser import NOW, _picture_spread
 
 from browser_tools import wait_js
-from core.config import Settings
 from hdfs_layout import StreamLayout, open_storage
 from sparkcast.stack import LiveStack, ffmpeg_available
+from stack_tools import running_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
@@ -63,19 +63,8 @@ document.addEventListener('timeupdate', (e) => {
 def stack(tmp_path_factory):
     if not ffmpeg_available():
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
-    tmp = tmp_path_factory.mktemp("live-browser")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        settings = Settings(root=(tmp / "root").as_uri(),
-                            database_url=f"sqlite:///{tmp / 'db.sqlite'}",
-                            chunk_seconds=2, ladder="240:300k,180:200k", port=0, rtmp_port=0,
-                            live_end_timeout=15, x264_preset="ultrafast")
-        s = LiveStack(settings, tmp / "run")
-        s.start()  # returns once the live job's streaming query runs
-        try:
-            yield s
-        finally:
-            s.stop()
+    with running_stack(tmp_path_factory.mktemp("live-browser"), live_end_timeout=15) as s:
+        yield s
 
 
 SETTLE_SECONDS = 10
