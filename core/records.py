@@ -59,6 +59,16 @@ class ChunkRecord:
     discontinuity: bool = False
     period: int = 0  # continuous run the chunk belongs to (a reconnect starts a new one)
     last: bool = False  # the final chunk of a publish (the publisher went away)
+    # Output segments: numbered from first_segment (-1: start_frame's place on the grid),
+    # `segments` of them (0: one per segment_frames, the last one short).
+    first_segment: int = -1
+    segments: int = 0
+
+    def segment_span(self, grid: Grid) -> tuple[int, int]:
+        """(number of the first output segment, how many) for this chunk on `grid`."""
+        first = self.first_segment if self.first_segment >= 0 else (
+            self.start_frame // grid.segment_frames)
+        return first, self.segments or -(-self.frames // grid.segment_frames)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -85,6 +95,17 @@ class SourceRecord:
     audio: str | None  # storage path of the stream's raw audio, if any
     audio_offset: float = 0.0  # audio start minus video start, seconds
     live: bool = False
+    segments: int = 0  # video segments of each rendition (0: one per segment_frames)
+    # What the input was when it was ingested (size, mtime): a re-submit of a changed file
+    # is transcoded again (jobs/library.py).
+    input_bytes: int = -1
+    input_mtime: float = -1.0
+
+    @property
+    def expected_segments(self) -> int | None:
+        if self.segments:
+            return self.segments
+        return -(-self.frames // self.segment_frames) if self.frames else None
 
     @property
     def grid(self) -> Grid:

@@ -7,6 +7,7 @@ is the one place to change when the layout changes.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -27,6 +28,13 @@ def validate_stream_id(stream_id: str) -> str:
             "starting with a letter or digit"
         )
     return stream_id
+
+
+def stream_id_from_name(path: str) -> str:
+    """A stream id from a file name: its stem, with anything an id cannot hold made '-'."""
+    stem = posixpath.splitext(posixpath.basename(path.rstrip("/")))[0]
+    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64]
+    return cleaned or "stream"
 
 
 def validate_rendition(name: str) -> str:
@@ -126,6 +134,12 @@ class StreamLayout:
         """The live job's catalog part for one micro-batch (rewritten, not added, on replay)."""
         return f"{self.catalog_dir}/batch-{batch_id:010d}.parquet"
 
+    @property
+    def completion_record(self) -> str:
+        """Written last by a batch job: what was transcoded, from which input, with which
+        options (a re-submit skips a stream whose record and outputs match)."""
+        return f"{self.base}/complete.json"
+
     # live
     @property
     def live_state(self) -> str:
@@ -148,6 +162,33 @@ def streams_dir() -> str:
 def all_index_dirs() -> str:
     """Glob of every stream's chunk-index folder: what the live job's query reads."""
     return "streams/*/index"
+
+
+JOB_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
+_JOB_ID = re.compile(rf"^{JOB_ID_PATTERN}$")
+
+
+def validate_job_id(job_id: str) -> str:
+    if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+        raise LayoutError(f"job id {job_id!r} is invalid: use 1-80 letters, digits, '.', "
+                          "'-' or '_'")
+    return job_id
+
+
+def jobs_dir() -> str:
+    """The job table: one Hive-style partition per batch job (`spark.read.parquet` over
+    this folder reads every job, with `job_id` as a column)."""
+    return "jobs"
+
+
+def job_table_file(job_id: str) -> str:
+    return f"{jobs_dir()}/job_id={validate_job_id(job_id)}/videos.parquet"
+
+
+def job_from_dir(name: str) -> str | None:
+    """The job id of a partition folder name under jobs_dir(), or None."""
+    prefix = "job_id="
+    return name[len(prefix):] if name.startswith(prefix) else None
 
 
 def live_checkpoint_dir() -> str:

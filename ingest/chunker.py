@@ -1,124 +1,26 @@
-"""Cut a video file into raw chunks on the frame grid, plus the stream's raw audio.
+"""Ingest one local video file on this machine: probe it, cut it into raw chunks, copy its
+audio, and write them with their records to storage (`sparkcast ingest`).
 
-Chunks are cut by stream copy (no re-encoding) starting at the keyframe at or
-before the chunk's first frame; the record's `skip` says how many decoded
-frames to drop so that the chunk starts exactly on its grid frame. A source
-whose keyframes fall on the grid gives skip = 0 (cut on keyframes); a long-GOP
-source (one keyframe a minute) still splits into independent chunks, at the
-price of decoding the frames before each cut.
+Where chunks end is core/chunking.py's rule (at source keyframes near the chunk
+marks, else on the marks); the cutting is core/media/cutting.py's. The library
+job (jobs/library.py) does the same on the executors, for many inputs at once.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
-import ffmpeg
-
-from core.grid import Grid, plan_grid
-from core.media.ffmpeg_run import FFMPEG, MediaError, run
-from core.media.probe import MediaInfo, VideoInfo, packets_args, parse_packets, probe
+from core.chunking import plan_chunks
+from core.grid import plan_grid
+from core.media.cutting import audio_args, cut_chunk, raw_extension, source_record
+from core.media.ffmpeg_run import MediaError, run
+from core.media.probe import probe
 from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import Storage, StreamLayout
-
-# Codecs MPEG-TS carries; anything else is chunked into Matroska.
-TS_VIDEO_CODECS = {"h264", "hevc", "mpeg2video", "mpeg1video", "mpeg4"}
-# Decode-order packets past the last wanted frame, so B-frames shown before it are whole.
-TAIL_MARGIN_S = 1.0
-
-
-@dataclass(frozen=True)
-class ChunkPlan:
-    seq: int
-    start_frame: int
-    frames: int
-    seek: float  # input seek time (s); ffmpeg starts the copy at the keyframe at or before it
-    end: float  # source time (s) up to which packets are copied
-
-
-def plan_chunks(video: VideoInfo, grid: Grid) -> list[ChunkPlan]:
-    """Chunks of grid.chunk_frames frames each (the last may be shorter). Pure."""
-    times = video.frame_times
-    frame = 1 / float(video.frame_rate)
-    plans = []
-    for seq, start in enumerate(range(0, len(times), grid.chunk_frames)):
-        count = min(grid.chunk_frames, len(times) - start)
-        # A quarter frame past the first frame, so rounding never seeks one keyframe early.
-        plans.append(ChunkPlan(seq, start, count, times[start] + frame / 4,
-                               times[start + count - 1] + frame / 2 + TAIL_MARGIN_S))
-    return plans
-
-
-def raw_extension(codec: str) -> str:
-    return "ts" if codec in TS_VIDEO_CODECS else "mkv"
-
-
-def cut_args(src: str, dst: str, plan: ChunkPlan, ext: str) -> list[str]:
-    stream = ffmpeg.input(src, ss=f"{plan.seek:.6f}")["v:0"]
-    out = stream.output(
-        dst, c="copy", to=f"{plan.end:.6f}", f="mpegts" if ext == "ts" else "matroska",
-        # Keep source timestamps (-copyts) so the chunk's frames can be matched to the
-        # source's by time; no mux delay, so those times are not shifted by 1.4 s.
-        muxdelay=0, muxpreload=0, map_metadata=-1,
-    )
-    return out.global_args("-v", "error", "-copyts", "-y").compile(cmd=FFMPEG)
-
-
-def audio_args(src: str, dst: str) -> list[str]:
-    out = ffmpeg.input(src)["a:0"].output(dst, c="copy", f="matroska", map_metadata=-1)
-    return out.global_args("-v", "error", "-y").compile(cmd=FFMPEG)
-
-
-def seek_keyframe(video: VideoInfo, plan: ChunkPlan) -> int:
-    """Index of the keyframe an input seek to plan.seek lands on (the last one at or before)."""
-    return max(k for k in video.keyframes if video.frame_times[k] <= plan.seek)
-
-
-def _raw_frame_times(path: str) -> tuple[float, ...]:
-    times, _ = parse_packets(json.loads(run(packets_args(path), source=path) or b"{}"))
-    return times
-
-
-def cut_chunk(info: MediaInfo, plan: ChunkPlan, workdir: str, ext: str) -> tuple[str, int]:
-    """Cut one raw chunk into workdir; return (local file, skip). Raises MediaError.
-
-    The container may shift all timestamps (MPEG-TS cannot hold negative ones), so the
-    chunk is checked against the source by frame spacing, not absolute time.
-    """
-    local = os.path.join(workdir, f"{plan.seq:08d}.{ext}")
-    run(cut_args(info.path, local, plan, ext), source=info.path)
-    frame = 1 / float(info.video.frame_rate)
-    raw = _raw_frame_times(local)
-    times = info.video.frame_times
-    key = seek_keyframe(info.video, plan)
-    skip = plan.start_frame - key
-    last = plan.start_frame + plan.frames - 1
-    whole = len(raw) >= skip + plan.frames and all(
-        abs((raw[i - key] - raw[0]) - (times[i] - times[key])) < frame / 2
-        for i in (plan.start_frame, last))
-    if not whole:
-        raise MediaError(info.path, f"chunk {plan.seq} (frames {plan.start_frame}..{last}) "
-                         f"could not be cut whole: the copy holds {len(raw)} frames from "
-                         f"keyframe {key}, {skip + plan.frames} needed")
-    return local, skip
-
-
-def source_record(stream_id: str, info: MediaInfo, grid: Grid, audio_path: str | None
-                  ) -> SourceRecord:
-    v = info.video
-    offset = info.audio.start - v.frame_times[0] if info.audio else 0.0
-    return SourceRecord(
-        stream_id=stream_id, input=info.path, width=v.width, height=v.height, sar=str(v.sar),
-        frame_rate=str(v.frame_rate), segment_frames=grid.segment_frames,
-        chunk_frames=grid.chunk_frames, frames=v.frames, duration=v.frames / float(v.frame_rate),
-        audio=audio_path, audio_offset=round(offset, 6),
-    )
-
 
 Progress = Callable[[int, int], None]
 
@@ -138,13 +40,14 @@ def ingest_file(src: str, stream_id: str, storage: Storage, chunk_seconds: float
     grid = plan_grid(Fraction(info.video.frame_rate), segment_seconds, chunk_seconds)
     layout = StreamLayout(stream_id)
     ext = raw_extension(info.video.codec)
-    plans = plan_chunks(info.video, grid)
+    plans = plan_chunks(info.video.frame_times, info.video.keyframes,
+                        1 / float(info.video.frame_rate), grid)
     with tempfile.TemporaryDirectory(prefix="sparkcast-ingest-") as workdir:
         # Cut everything locally first: a source that fails halfway leaves an earlier
         # stream of the same id untouched.
         cut = []
         for plan in plans:
-            local, skip = cut_chunk(info, plan, workdir, ext)
+            local, skip, _ = cut_chunk(info, plan, workdir, ext)
             cut.append((plan, local, skip))
             if progress:
                 progress(plan.seq + 1, len(plans))
@@ -164,10 +67,12 @@ def ingest_file(src: str, stream_id: str, storage: Storage, chunk_seconds: float
                 stream_id=stream_id, seq=plan.seq, raw=raw_path, start_frame=plan.start_frame,
                 frames=plan.frames, skip=skip, start=grid.frame_time(plan.start_frame),
                 duration=plan.frames / float(grid.frame_rate), bytes=os.path.getsize(local),
-                wallclock=time.time(),
+                wallclock=time.time(), first_segment=plan.first_segment,
+                segments=plan.segments,
             )
             storage.write_text(layout.index_record(plan.seq), record.to_json())
             records.append(record)
-    source = source_record(stream_id, info, grid, audio_path)
+    source = source_record(stream_id, info, grid, audio_path,
+                           sum(p.segments for p in plans))
     storage.write_text(layout.source_record, source.to_json())
     return source, records

@@ -37,18 +37,31 @@ def rate_options(r: Rendition, codec: VideoCodec) -> dict[str, object]:
     return {"crf": codec.crf, "maxrate": r.bitrate, "bufsize": r.bitrate * 2}
 
 
-def x264_options(r: Rendition, grid: Grid, codec: VideoCodec) -> dict[str, object]:
+def keyframe_options(grid: Grid, frames: int, segments: int) -> dict[str, object]:
+    """A fixed GOP of one segment, no scene-cut keyframes: IDR frames land on the same
+    frames in every rendition and every chunk, so players can switch at any segment.
+
+    A chunk whose last segment is longer than one (a short tail merged into it, see
+    core/chunking.py) gets its keyframes forced at each segment start instead, with a GOP
+    limit long enough that x264 adds none in that last segment.
+    """
+    s = grid.segment_frames
+    if segments * s >= frames:
+        return {"g": s, "keyint_min": s, "sc_threshold": 0}
+    return {"g": frames - (segments - 1) * s, "keyint_min": s, "sc_threshold": 0,
+            "force_key_frames": f"expr:lt(n,{segments * s})*not(mod(n,{s}))",
+            "forced-idr": 1}
+
+
+def x264_options(r: Rendition, grid: Grid, codec: VideoCodec,
+                 keyframes: dict[str, object] | None = None) -> dict[str, object]:
     return {
         "c:v": "libx264",
         "preset": codec.preset,
         "profile:v": r.profile,
         "pix_fmt": "yuv420p",  # 4:2:0 8-bit: what every device decodes
         **rate_options(r, codec),
-        # A fixed GOP of one segment, no scene-cut keyframes: IDR frames land on the same
-        # frames in every rendition and every chunk, so players can switch at any segment.
-        "g": grid.segment_frames,
-        "keyint_min": grid.segment_frames,
-        "sc_threshold": 0,
+        **(keyframes or keyframe_options(grid, grid.segment_frames, 1)),
         # One thread per encoder keeps x264 deterministic and leaves parallelism to Spark.
         "threads": codec.threads,
         # Ticks in which a frame is a whole number, so tfdt arithmetic is exact.
@@ -62,9 +75,12 @@ def x264_options(r: Rendition, grid: Grid, codec: VideoCodec) -> dict[str, objec
 
 
 def video_args(raw: str, skip: int, frames: int, grid: Grid,
-               renditions: tuple[tuple[Rendition, str], ...], codec: VideoCodec) -> list[str]:
-    """One decode of a raw chunk, trimmed to its frames, encoded to every (rendition, file)."""
+               renditions: tuple[tuple[Rendition, str], ...], codec: VideoCodec,
+               segments: int = 0) -> list[str]:
+    """One decode of a raw chunk, trimmed to its frames, encoded to every (rendition, file)
+    as `segments` fragments (default: one per segment_frames)."""
     rate = grid.frame_rate
+    keyframes = keyframe_options(grid, frames, segments or -(-frames // grid.segment_frames))
     video = (
         ffmpeg.input(raw)["v:0"]
         # Frame-exact trim: drop the frames decoded only to reach the chunk's first frame.
@@ -76,7 +92,8 @@ def video_args(raw: str, skip: int, frames: int, grid: Grid,
         video.split()[i] for i in range(len(renditions))]
     outputs = [
         branch.filter("scale", r.width, r.height, flags="bicubic").filter("setsar", 1)
-        .output(path, r=f"{rate.numerator}/{rate.denominator}", **x264_options(r, grid, codec))
+        .output(path, r=f"{rate.numerator}/{rate.denominator}",
+                **x264_options(r, grid, codec, keyframes))
         for branch, (r, path) in zip(branches, renditions, strict=True)
     ]
     return ffmpeg.merge_outputs(*outputs).global_args("-v", "error", "-nostdin", "-y").compile(

@@ -119,9 +119,7 @@ def build_presentation(source: SourceRecord, segments: Iterable[Segment],
 def build_outputs(source: SourceRecord, segments: list[Segment],
                   audio: AudioCodec | None = None) -> StreamOutputs:
     """Catalog, media playlists, then master playlist and MPD (written last)."""
-    grid = source.grid
-    expected = -(-source.frames // grid.segment_frames) if source.frames else None
-    p = build_presentation(source, segments, audio, expected)
+    p = build_presentation(source, segments, audio, source.expected_segments)
     layout = StreamLayout(source.stream_id)
     files: list[tuple[str, bytes]] = [(layout.catalog_file, catalog_bytes(segments))]
     for track_id in dict.fromkeys(t.id for period in p.periods

@@ -12,6 +12,7 @@ in place, not copied).
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from py4j.protocol import Py4JJavaError
@@ -20,6 +21,7 @@ from hdfs_layout import Storage, StorageError
 from jobs.transcode_map import AudioTask, VideoTask
 
 Task = VideoTask | AudioTask
+T = TypeVar("T")
 
 
 class TaskInputError(RuntimeError):
@@ -37,20 +39,36 @@ def with_inputs(sc, tasks: Sequence[Task], storage: Storage):
     None means "fetch it yourself" (roots Spark does not read for us).
     """
     tasks = list(tasks)
-    if not tasks or not reads_through_spark(storage):
-        return sc.parallelize([(t, None) for t in tasks], numSlices=max(1, len(tasks)))
-    paths = [urlparse(storage.url(t.raw)).path for t in tasks]
+    if not reads_through_spark(storage):
+        return with_files(sc, tasks, [None] * len(tasks), storage.root_url)
+    return with_files(sc, tasks, [storage.url(t.raw) for t in tasks], storage.root_url)
+
+
+def with_files(sc, items: Sequence[T], urls: Sequence[str | None], where: str):
+    """An RDD of (item, bytes of its hdfs:// URL, or None where its URL is None), one
+    partition per item, in order; a partition Spark reads prefers its blocks' hosts.
+    Raises StorageError naming `where` (a root, an input) when Spark cannot list a file."""
+    items = list(items)
+    if not any(urls):
+        return sc.parallelize([(t, None) for t in items], numSlices=max(1, len(items)))
+    paths = [urlparse(u).path if u else None for u in urls]
     try:
-        files = sc.union([sc.binaryFiles(storage.url(t.raw)) for t in tasks])
+        parts = [sc.binaryFiles(u) if u else sc.parallelize([None], 1) for u in urls]
+        files = sc.union(parts)
         files.getNumPartitions()  # lists the inputs now, so a failure names the root
     except Py4JJavaError as exc:
-        raise StorageError(f"{storage.root_url}: {_java_cause(exc)}") from exc
+        raise StorageError(f"{where}: {_java_cause(exc)}") from exc
 
-    def attach(i: int, rows: Iterator[tuple[str, bytes]]) -> Iterator[tuple[Task, bytes]]:
-        for url, data in rows:
+    def attach(i: int, rows: Iterator[tuple[str, bytes] | None]
+               ) -> Iterator[tuple[T, bytes | None]]:
+        for row in rows:
+            if row is None:
+                yield items[i], None
+                continue
+            url, data = row
             if urlparse(url).path != paths[i]:
                 raise TaskInputError(f"task {i} expected {paths[i]}, Spark read {url}")
-            yield tasks[i], data
+            yield items[i], data
 
     return files.mapPartitionsWithIndex(attach)
 

@@ -81,13 +81,12 @@ def transcode_video(task: VideoTask, data: bytes | None = None) -> list[Segment]
     chunk, grid = task.chunk, task.grid
     storage = task.storage.open()
     layout = StreamLayout(chunk.stream_id)
-    first = chunk.start_frame // grid.segment_frames
-    expected = -(-chunk.frames // grid.segment_frames)
+    first, expected = chunk.segment_span(grid)
     segments: list[Segment] = []
     with tempfile.TemporaryDirectory(prefix="sparkcast-map-") as workdir:
         raw = _input_file(storage, chunk.raw, workdir, data)
         outputs = tuple((r, os.path.join(workdir, f"{r.name}.mp4")) for r in task.renditions)
-        run(video_args(raw, chunk.skip, chunk.frames, grid, outputs, task.codec),
+        run(video_args(raw, chunk.skip, chunk.frames, grid, outputs, task.codec, expected),
             source=storage.url(chunk.raw))
         for rendition, path in outputs:
             with open(path, "rb") as f:

@@ -25,6 +25,7 @@ from sparkcast.cli_common import (
     stream_option,
 )
 from sparkcast.db_cli import admin, db, keys
+from sparkcast.library_cli import jobs
 from sparkcast.live_cli import demo, live, live_ingest
 from sparkcast.rtmp_cli import rtmp
 
@@ -79,43 +80,34 @@ def transcode(stream_id: str, ladder: str | None, master: str | None, root: str 
 
 
 @main.command()
-@click.argument("input_path", metavar="INPUT")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @stream_option
 @chunk_option
 @segment_option
 @_transcode_options
+@click.option("--fail-fast", is_flag=True, help="stop at the first video that fails")
+@click.option("--job-id", help="the job's id in the job table (default: time + random)")
 @handle_errors
-def submit(input_path: str, stream_id: str | None, chunk_seconds: float | None,
+def submit(inputs: tuple[str, ...], stream_id: str | None, chunk_seconds: float | None,
            segment_seconds: float | None, ladder: str | None, master: str | None,
-           root: str | None, task_grouping: str | None) -> None:
-    """Ingest INPUT and transcode it on Spark; print the manifest paths."""
-    from sparkcast.pipeline import run_ingest, run_transcode
+           root: str | None, task_grouping: str | None, fail_fast: bool,
+           job_id: str | None) -> None:
+    """Transcode videos on Spark: INPUTs are files, directories, globs or lists of paths
+    (.txt, .csv, .parquet), local or hdfs://. Exits 1 when any video failed."""
+    from sparkcast.library_cli import report_library, run_with_progress
 
     settings = settings_from(root=root, chunk_seconds=chunk_seconds,
                              segment_seconds=segment_seconds, ladder=ladder,
                              spark_master=master, task_grouping=task_grouping)
-    sid = stream_id or default_stream_id(input_path)
-    with ProgressBar("ingest", "chunk") as bar:
-        run_ingest(settings, input_path, sid, bar)
-    with ProgressBar("transcode chunk x rendition", "rendition") as bar:
-        summary = run_transcode(settings, sid, bar)
-    _print_summary(settings, summary)
+    report = run_with_progress(settings, inputs, stream_id, fail_fast, job_id)
+    report_library(settings, report)
 
 
 def _print_summary(settings: Settings, summary: Any) -> None:
-    from hdfs_layout import StreamLayout, open_storage
+    from sparkcast.library_cli import print_stream
 
-    storage = open_storage(settings.root, settings.webhdfs_url, settings.hdfs_user)
-    layout = StreamLayout(summary.stream_id)
-    rungs = ", ".join(f"{r.name} ({r.width}x{r.height} @ {r.bitrate // 1000}k)"
-                      for r in summary.renditions)
-    click.echo(f"stream      {summary.stream_id}")
-    click.echo(f"duration    {summary.duration:.2f} s")
-    click.echo(f"renditions  {rungs}")
-    click.echo(f"segments    {summary.segments} ({summary.bytes / 1e6:.1f} MB)")
-    click.echo(f"wall time   {summary.wall_seconds:.1f} s ({summary.speed:.2f}x real time)")
-    click.echo(f"DASH        {storage.url(layout.manifest)}")
-    click.echo(f"HLS         {storage.url(layout.master_playlist)}")
+    print_stream(settings, summary.stream_id, summary.duration, summary.renditions,
+                 summary.segments, summary.bytes, summary.wall_seconds)
 
 
 @main.command("serve")
@@ -146,5 +138,5 @@ def serve_command(host: str | None, port: int | None, workers: int, threads: int
 
 
 # Command groups defined in their own modules.
-for command in (db, keys, admin, rtmp, live_ingest, live, demo, ads):
+for command in (db, keys, admin, rtmp, live_ingest, live, demo, ads, jobs):
     main.add_command(command)

@@ -9,7 +9,6 @@ web app (1.4 s) that they do not use (each `python3 -c "import X"` on this machi
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -19,6 +18,7 @@ import click
 
 from core.config import Settings, load_settings
 from core.errors import one_line
+from hdfs_layout.layout import stream_id_from_name
 
 
 def _fail(message: str) -> None:
@@ -44,9 +44,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def default_stream_id(path: str) -> str:
-    stem = os.path.splitext(os.path.basename(path.rstrip("/")))[0]
-    cleaned = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:64]
-    return cleaned or "stream"
+    return stream_id_from_name(path)
 
 
 def settings_from(**overrides: Any) -> Settings:

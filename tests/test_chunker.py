@@ -42,7 +42,13 @@ def test_chunks_hold_every_frame_once(spec: SourceSpec, make_media, storage) -> 
 
     assert source.frames == len(expected)
     assert [c.seq for c in chunks] == list(range(len(chunks)))
-    assert [c.start_frame for c in chunks] == list(range(0, len(expected), grid.chunk_frames))
+    starts = [c.start_frame for c in chunks]
+    assert starts[0] == 0
+    for prev, start, chunk in zip(starts, starts[1:], chunks[1:], strict=False):
+        # On a source keyframe near the mark (nothing decoded twice), else on the mark.
+        on_mark = start - prev == grid.chunk_frames
+        assert on_mark or (chunk.skip == 0 and abs(start - prev - grid.chunk_frames)
+                           <= grid.chunk_frames // 4), starts
     assert sum(c.frames for c in chunks) == len(expected)
 
     decoded: list[str] = []
@@ -57,6 +63,23 @@ def test_regular_gop_chunks_start_on_keyframes(make_media, storage) -> None:
     src = make_media(SourceSpec("r30_gop2", rate="30", gop_seconds=2))
     _, chunks = ingest_file(str(src), "s", storage, chunk_seconds=4)
     assert all(c.skip == 0 for c in chunks)
+
+
+def test_chunks_end_at_far_apart_keyframes_near_the_mark(make_media, storage) -> None:
+    """250-frame GOPs at 30 fps (8.3 s) and 10 s chunks: every chunk is cut at a source
+    keyframe, so no task decodes frames it then drops; the raw copies hold only a few
+    frames past their chunk (what B-frames need)."""
+    src = make_media(SourceSpec("r30_gop250", rate="30", seconds=30, gop_seconds=250 / 30))
+    source, chunks = ingest_file(str(src), "s", storage, chunk_seconds=10)
+    assert [c.start_frame for c in chunks] == [0, 250, 500, 750]
+    assert all(c.skip == 0 for c in chunks)
+    for c in chunks:
+        raw_frames = len(frame_hashes(storage.local_path(c.raw)))
+        assert c.frames <= raw_frames <= c.frames + 6, (c.seq, raw_frames)
+    # 250 frames = 60 + 60 + 60 + 70: the short remainder is merged into the last segment.
+    assert [(c.first_segment, c.segments) for c in chunks] == [(0, 4), (4, 4), (8, 4),
+                                                               (12, 3)]
+    assert source.segments == 15
 
 
 def test_long_gop_still_splits_into_parallel_chunks(make_media, storage) -> None:

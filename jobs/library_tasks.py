@@ -1,0 +1,207 @@
+"""The library job's ingest tasks, run on the executors: probe a video, plan its chunks,
+cut them (a long video in several range tasks), copy its audio.
+
+A task gets its input's bytes from Spark's Hadoop client (an `hdfs://` input,
+read where its blocks are: jobs/task_input.py) or reads a local input in
+place. A bad input (corrupt, truncated, empty, no video) is not an exception:
+the task returns a `Failure` naming the file and what ffmpeg said, and the job
+goes on with the other videos. Anything else (storage down, a lost executor)
+raises, so Spark retries the task; on its last attempt it becomes a Failure too.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import TypeVar
+
+from core.chunking import ChunkPlan, plan_chunks
+from core.errors import one_line
+from core.grid import Grid, plan_grid
+from core.media.cutting import audio_args, cut_chunk, raw_extension, source_record
+from core.media.ffmpeg_run import MediaError, run
+from core.media.probe import MediaInfo, probe
+from core.records import ChunkRecord, SourceRecord
+from hdfs_layout import StreamLayout
+from jobs.library_inputs import VideoInput
+from jobs.transcode_map import StorageConfig
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A video that cannot be completed: `error` names the file and the cause in one line."""
+
+    stream_id: str
+    error: str
+    stage: str  # ingest | transcode | reduce
+
+
+@dataclass(frozen=True)
+class IngestTask:
+    video: VideoInput
+    storage: StorageConfig
+    chunk_seconds: float
+    segment_seconds: float
+    range_chunks: int  # chunks one task cuts; the rest go to range tasks
+    max_attempts: int = 1
+
+    @property
+    def url(self) -> str:
+        return self.video.url
+
+
+@dataclass(frozen=True)
+class CutTask:
+    """A range of one video's chunks, cut by its own task (long videos)."""
+
+    video: VideoInput
+    storage: StorageConfig
+    info: MediaInfo
+    grid: Grid
+    plans: tuple[ChunkPlan, ...]
+    max_attempts: int = 1
+
+    @property
+    def url(self) -> str:
+        return self.video.url
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What an ingest task learned and cut; `pending` are the cut tasks still to run."""
+
+    source: SourceRecord
+    chunks: tuple[ChunkRecord, ...]
+    pending: tuple[CutTask, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Cut:
+    stream_id: str
+    chunks: tuple[ChunkRecord, ...]
+    seconds: float
+
+
+def guarded(stream_id: str, stage: str, attempt: int, max_attempts: int,
+            fn: Callable[[], T]) -> T | Failure:
+    """fn(), with a bad input (MediaError) or a failure on the last attempt as a Failure;
+    any other failure is raised so Spark runs the task again."""
+    try:
+        return fn()
+    except MediaError as exc:
+        return Failure(stream_id, one_line(exc), stage)
+    except Exception as exc:  # noqa: BLE001 - Spark retries; the last attempt reports it
+        if attempt + 1 < max_attempts:
+            raise
+        return Failure(stream_id, one_line(exc), stage)
+
+
+def _local_input(video: VideoInput, data: bytes | None, workdir: str) -> str:
+    """A local file holding the input: the bytes Spark read, or the local file itself."""
+    if data is not None:
+        path = os.path.join(workdir, "input" + os.path.splitext(video.url)[1])
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+    path = video.local_path
+    if path is None:
+        raise MediaError(video.url, "not a local file and Spark did not read it")
+    if not os.path.isfile(path):
+        raise MediaError(video.url, "no such file")
+    return path
+
+
+def _probe(video: VideoInput, local: str) -> MediaInfo:
+    if os.path.getsize(local) == 0:
+        raise MediaError(video.url, "file is empty (0 bytes)")
+    try:
+        info = probe(local)
+    except MediaError as exc:
+        raise MediaError(video.url, exc.detail) from exc
+    return info
+
+
+def _cut(video: VideoInput, storage: StorageConfig, info: MediaInfo, grid: Grid,
+         plans: tuple[ChunkPlan, ...], local: str, workdir: str) -> tuple[ChunkRecord, ...]:
+    """Cut the plans' chunks of a local input, write them and their records to storage."""
+    store = storage.open()
+    layout = StreamLayout(video.stream_id)
+    ext = raw_extension(info.video.codec)
+    at_local = MediaInfo(local, info.format_name, info.duration, info.video, info.audio)
+    records = []
+    for plan in plans:
+        try:
+            chunk_file, skip, _ = cut_chunk(at_local, plan, workdir, ext)
+        except MediaError as exc:
+            raise MediaError(video.url, exc.detail) from exc
+        raw_path = layout.raw_chunk(plan.seq, ext)
+        store.put_file(chunk_file, raw_path)
+        record = ChunkRecord(
+            stream_id=video.stream_id, seq=plan.seq, raw=raw_path,
+            start_frame=plan.start_frame, frames=plan.frames, skip=skip,
+            start=grid.frame_time(plan.start_frame),
+            duration=plan.frames / float(grid.frame_rate), bytes=os.path.getsize(chunk_file),
+            wallclock=time.time(), first_segment=plan.first_segment, segments=plan.segments)
+        store.write_text(layout.index_record(plan.seq), record.to_json())
+        os.unlink(chunk_file)
+        records.append(record)
+    return tuple(records)
+
+
+def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
+                 ) -> Ingested | Failure:
+    """Probe, plan and cut the first range of one video, and copy its audio."""
+    def work() -> Ingested:
+        started = time.monotonic()
+        video = task.video
+        with tempfile.TemporaryDirectory(prefix="sparkcast-ingest-") as workdir:
+            local = _local_input(video, data, workdir)
+            info = _probe(video, local)
+            grid = plan_grid(Fraction(info.video.frame_rate), task.segment_seconds,
+                             task.chunk_seconds)
+            plans = tuple(plan_chunks(info.video.frame_times, info.video.keyframes,
+                                      1 / float(info.video.frame_rate), grid))
+            store = task.storage.open()
+            layout = StreamLayout(video.stream_id)
+            # This video's earlier raw chunks and records go; its outputs stay playable
+            # until the driver replaces them.
+            store.delete(layout.raw_dir, recursive=True)
+            store.delete(layout.index_dir, recursive=True)
+            audio_path = None
+            if info.audio is not None:
+                local_audio = os.path.join(workdir, "audio.mka")
+                run(audio_args(local, local_audio), source=video.url)
+                audio_path = layout.raw_audio("mka")
+                store.put_file(local_audio, audio_path)
+            first = plans[:task.range_chunks]
+            chunks = _cut(video, task.storage, info, grid, first, local, workdir)
+            pending = tuple(
+                CutTask(video, task.storage, info, grid, plans[i:i + task.range_chunks],
+                        task.max_attempts)
+                for i in range(task.range_chunks, len(plans), task.range_chunks))
+            source = source_record(video.stream_id, info, grid, audio_path,
+                                   sum(p.segments for p in plans))
+            source = replace(source, input=video.url, input_bytes=video.bytes,
+                             input_mtime=video.mtime)
+        return Ingested(source, chunks, pending, time.monotonic() - started)
+
+    return guarded(task.video.stream_id, "ingest", attempt, task.max_attempts, work)
+
+
+def cut_range(task: CutTask, data: bytes | None, attempt: int = 0) -> Cut | Failure:
+    def work() -> Cut:
+        started = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="sparkcast-cut-") as workdir:
+            local = _local_input(task.video, data, workdir)
+            chunks = _cut(task.video, task.storage, task.info, task.grid, task.plans, local,
+                          workdir)
+        return Cut(task.video.stream_id, chunks, time.monotonic() - started)
+
+    return guarded(task.video.stream_id, "ingest", attempt, task.max_attempts, work)
