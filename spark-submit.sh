@@ -7,17 +7,20 @@ usage() {
 usage: ./spark-submit.sh [SPARK OPTIONS] transcode|live [JOB ARGUMENTS]
 
 Submits a sparkcast job with spark-submit, shipping the project's Python packages
-(everything but serve/) as a zip through --py-files. The driver runs
-here (client mode): it reads INPUT from this machine and ingests it.
+(everything but serve/) as a zip through --py-files.
 
-  transcode INPUT [--stream-id ID] [--chunk-seconds N] [--ladder SPEC] [--root URL] ...
-      ingest INPUT and transcode it: the same arguments as `sparkcast submit`
+  transcode INPUT... [--chunk-seconds N] [--ladder SPEC] [--root URL] [--fail-fast] ...
+      transcode videos: files, directories, globs or lists of paths (.txt/.csv/.parquet),
+      local or hdfs://; the same arguments as `sparkcast submit`. The exit status is
+      non-zero when any video failed; the job table (sparkcast jobs) says which and why.
   live ...
-      the live job: the same arguments as `sparkcast live`
+      the live job: the same arguments as `sparkcast live` (client mode only)
 
 SPARK OPTIONS are passed to spark-submit unchanged, for example
   --master local[2] | spark://HOST:7077 | yarn     (default: local[*])
-  --deploy-mode client                               (the default; cluster mode is refused)
+  --deploy-mode client | cluster                     (cluster: transcode with hdfs:// INPUTs;
+                     the driver runs in YARN and every SPARKCAST_* variable set here is
+                     passed to it; nothing on this host is needed after submission)
   --num-executors N   --executor-memory 2g   --executor-cores 1   --conf KEY=VALUE
   --queue NAME  --principal P --keytab FILE           (YARN)
 The job's own --master is used when no --master comes before the job name.
@@ -62,16 +65,20 @@ done
 [[ -n "$job" ]] || { usage >&2; exit 2; }
 
 has_master=0
+cluster=0
 prev=""
 for opt in "${spark_opts[@]+"${spark_opts[@]}"}"; do
   [[ "$opt" == "--master" || "$opt" == --master=* ]] && has_master=1
   if [[ "$opt" == --deploy-mode=cluster || ( "$prev" == --deploy-mode && "$opt" == cluster ) ]]; then
-    echo "spark-submit.sh: --deploy-mode cluster is not supported (the driver ingests INPUT" \
-         "from this machine); use client mode" >&2
-    exit 2
+    cluster=1
   fi
   prev="$opt"
 done
+if [[ $cluster -eq 1 && "$job" != transcode ]]; then
+  echo "spark-submit.sh: --deploy-mode cluster is not supported for the $job job (its" \
+       "driver works with this machine's RTMP front); use client mode" >&2
+  exit 2
+fi
 if [[ $has_master -eq 0 ]]; then
   # `transcode ... --master M` (the sparkcast option) also picks the master.
   master="local[*]"
@@ -108,10 +115,25 @@ PY
 # The interpreter itself, not a wrapper such as a pyenv shim: executors run this path.
 python="${PYSPARK_PYTHON:-$(python3 -c 'import sys; print(sys.executable)')}"
 export PYSPARK_PYTHON="$python" PYSPARK_DRIVER_PYTHON="$python"
+defaults=()
+if [[ "$job" == transcode ]]; then
+  # A failed video fails the application (non-zero exit) but another attempt would only
+  # fail it again; a re-submit resumes instead. (Options given here come later and win.)
+  defaults+=(--conf spark.yarn.maxAppAttempts=1)
+fi
+if [[ $cluster -eq 1 ]]; then
+  # The driver runs in a YARN container: give it this shell's sparkcast settings.
+  while IFS= read -r var; do
+    defaults+=(--conf "spark.yarn.appMasterEnv.$var=${!var}")
+  done < <(compgen -e | grep '^SPARKCAST_' || true)
+  [[ -n "${HADOOP_USER_NAME:-}" ]] && \
+    defaults+=(--conf "spark.yarn.appMasterEnv.HADOOP_USER_NAME=$HADOOP_USER_NAME")
+fi
 exec "${SPARK_SUBMIT:-spark-submit}" \
   --conf "spark.pyspark.python=$python" \
   --conf spark.ui.showConsoleProgress=false \
   --conf spark.log.level=WARN \
+  "${defaults[@]+"${defaults[@]}"}" \
   "${spark_opts[@]}" \
   --py-files "$zip" \
   "$here/sparkcast/spark_entry.py" "$job" "$@"

@@ -100,6 +100,7 @@ class SourceRecord:
     # is transcoded again (jobs/library.py).
     input_bytes: int = -1
     input_mtime: float = -1.0
+    options: str = ""  # fingerprint of the settings the stream was planned with
 
     @property
     def expected_segments(self) -> int | None:

@@ -135,6 +135,17 @@ class StreamLayout:
         return f"{self.catalog_dir}/batch-{batch_id:010d}.parquet"
 
     @property
+    def done_dir(self) -> str:
+        """One record per finished map task of a batch job (the segments it wrote), so a
+        re-submit after a crash transcodes only what is missing."""
+        return f"{self.base}/done"
+
+    def done_record(self, task_key: str) -> str:
+        if not _RENDITION.match(task_key.replace(".", "-")):
+            raise LayoutError(f"task key {task_key!r} is invalid")
+        return f"{self.done_dir}/{task_key}.json"
+
+    @property
     def completion_record(self) -> str:
         """Written last by a batch job: what was transcoded, from which input, with which
         options (a re-submit skips a stream whose record and outputs match)."""

@@ -1,16 +1,21 @@
 """The library job: many videos, one Spark application (`sparkcast submit`, spark-submit.sh).
 
-    extract    skip videos whose outputs are complete and valid (their completion record
-               and catalog match the input and options); ingest tasks on the executors
-               probe, plan and cut the rest (a long video in several range tasks)
-    transform  map: one task per chunk (all rungs) plus one audio task per video, started
-               first, for every video at once (round-robin, so a long video does not
-               hold short ones back); reduce: per video, segments -> manifests
-    load       the driver writes each complete video's catalog and playlists, its MPD,
-               then its completion record; then the job table
+Every video runs its own small pipeline, several videos at once, each in its own
+fair-scheduler pool, so the tasks of all running videos share the cluster (a
+long video's chunks and short videos' interleave) and each video's manifests
+appear as soon as that video is done:
 
-A bad input fails only its own video: its tasks return a Failure (jobs/library_tasks.py)
-and the job goes on. The driver plans and writes manifests; executors do the media work.
+    extract    skip the video if its outputs are complete and valid (completion record,
+               catalog and listing match the input and options); resume it if it was
+               ingested with the same input and options; else an ingest task on an
+               executor probes, plans and cuts it (a long video: range tasks too)
+    transform  map: one task per chunk (all rungs) plus the audio task, started first;
+               tasks whose done record says they finished in an earlier run are skipped;
+               reduce: the video's segments -> manifests (pure, jobs/reduce.py)
+    load       catalog and playlists, then the MPD, then the completion record
+
+A bad input fails only its own video: its tasks return a Failure (jobs/library_tasks.py),
+and when Spark itself cannot read an input, only that video's Spark job fails.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
-from pyspark import AccumulatorParam, TaskContext
+from py4j.protocol import Py4JJavaError
+from pyspark import TaskContext
 
+from core.errors import one_line
 from core.ladder import Rendition
-from core.records import ChunkRecord, SourceRecord
-from core.segments import Segment
+from core.records import ChunkRecord, RecordError, SourceRecord
+from core.segments import Segment, segment_from_json, segment_to_json
 from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import job_table_file
 from jobs.catalog import read_catalog
@@ -34,7 +42,6 @@ from jobs.job_table import COMPLETE, FAILED, SKIPPED, VideoRow, table_bytes
 from jobs.library_inputs import VideoInput
 from jobs.library_tasks import (
     Cut,
-    CutTask,
     Failure,
     Ingested,
     IngestTask,
@@ -48,6 +55,7 @@ from jobs.transcode import JobOptions, clear_outputs, plan_tasks, run_task, task
 from jobs.transcode_map import AudioTask, StorageConfig
 
 CANCELLED = "cancelled"
+MAX_CONCURRENT_VIDEOS = 64
 
 
 @dataclass(frozen=True)
@@ -66,12 +74,11 @@ class VideoOutcome:
     status: str = ""
     error: str | None = None
     source: SourceRecord | None = None
-    chunks: list[ChunkRecord] = field(default_factory=list)
     task_seconds: float = 0.0
     segments: int = 0
     bytes: int = 0
-    renditions: int = 0
     ladder: tuple[Rendition, ...] = ()
+    resumed_tasks: int = 0  # map tasks an earlier run had finished
     finished: float = 0.0
 
 
@@ -79,7 +86,7 @@ class VideoOutcome:
 class LibraryReport:
     job_id: str
     rows: tuple[VideoRow, ...]
-    phases: dict[str, float]  # seconds: resume check, ingest, transcode (map + reduce), load
+    phases: dict[str, float]  # summed over videos: ingest, transcode, load (driver) seconds
     wall_seconds: float
     ladders: dict[str, tuple[Rendition, ...]]  # the renditions of each transcoded video
 
@@ -88,20 +95,8 @@ class LibraryReport:
         return [r for r in self.rows if r.status in (FAILED, CANCELLED)]
 
 
-# (videos done, videos total, chunk x rendition units done, units total)
+# (videos done, videos total, chunk x rendition units done, units known so far)
 Progress = Callable[[int, int, int, int], None]
-
-
-class CountsParam(AccumulatorParam):
-    """Accumulates {key: count} dicts (chunks done per video)."""
-
-    def zero(self, value: dict) -> dict:
-        return {}
-
-    def addInPlace(self, a: dict, b: dict) -> dict:  # noqa: N802 - Spark's name
-        for k, v in b.items():
-            a[k] = a.get(k, 0) + v
-        return a
 
 
 def _attempt() -> int:
@@ -119,17 +114,51 @@ def task_attempts(sc) -> int:
     return int(sc.getConf().get("spark.task.maxFailures", "4"))
 
 
+def task_key(task: Task) -> str:
+    """A map task's name among its video's tasks (its done record's name)."""
+    if isinstance(task, AudioTask):
+        return "audio"
+    names = "" if len(task.renditions) > 1 else f"-{task.renditions[0].name}"
+    return f"{task.chunk.seq:08d}{names}"
+
+
+def stream_of(task: Task) -> str:
+    return task.stream_id if isinstance(task, AudioTask) else task.chunk.stream_id
+
+
+def ordered(tasks: Sequence[Task]) -> list[Task]:
+    """Audio first: it is one long task, and would otherwise be the video's tail. Pure."""
+    return sorted(tasks, key=lambda t: not isinstance(t, AudioTask))
+
+
 # resume -------------------------------------------------------------------------------------
 
 def completion_json(outcome: VideoOutcome, options: LibraryOptions, job_id: str) -> str:
-    v = outcome.video
+    v, source = outcome.video, outcome.source
     return json.dumps({
         "job_id": job_id, "input": v.url, "input_bytes": v.bytes, "input_mtime": v.mtime,
         "options": options.fingerprint, "segments": outcome.segments, "bytes": outcome.bytes,
-        "renditions": outcome.renditions,
-        "frames": outcome.source.frames if outcome.source else 0,
-        "duration": outcome.source.duration if outcome.source else 0.0,
+        "renditions": len(outcome.ladder), "frames": source.frames if source else 0,
+        "duration": source.duration if source else 0.0,
     }, sort_keys=True)
+
+
+def _same_input(record: dict, video: VideoInput, fingerprint: str) -> bool:
+    return (record.get("input"), record.get("input_bytes"), record.get("options")) == (
+        video.url, video.bytes, fingerprint) and \
+        abs(float(record.get("input_mtime", -1)) - video.mtime) < 1e-3
+
+
+def _present(storage: Storage, layout: StreamLayout, segments: Sequence[Segment]) -> bool:
+    """Every segment (and its rendition's init segment) exists in storage."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for s in segments:
+        wanted[s.rendition].add(f"{s.number:08d}.m4s")
+    for track, names in wanted.items():
+        present = set(storage.list(layout.rendition_dir(track)))
+        if "init.mp4" not in present or not names <= present:
+            return False
+    return True
 
 
 def completed_record(storage: Storage, video: VideoInput, options: LibraryOptions
@@ -141,214 +170,252 @@ def completed_record(storage: Storage, video: VideoInput, options: LibraryOption
         if not storage.exists(layout.completion_record):
             return None
         record = json.loads(storage.read(layout.completion_record))
-        if (record.get("input"), record.get("input_bytes"), record.get("options")) != (
-                video.url, video.bytes, options.fingerprint) or \
-                abs(record.get("input_mtime", -1) - video.mtime) > 1e-3:
+        if not _same_input(record, video, options.fingerprint):
             return None
         if not storage.exists(layout.manifest) or not storage.exists(layout.master_playlist):
             return None
         segments = read_catalog(storage.read(layout.catalog_file))
+        if len(segments) != record.get("segments") or not _present(storage, layout, segments):
+            return None
     except (StorageError, ValueError, OSError):
         return None
-    if len(segments) != record.get("segments"):
-        return None
-    by_track: dict[str, set[str]] = defaultdict(set)
-    for s in segments:
-        by_track[s.rendition].add(f"{s.number:08d}.m4s")
-    for track, names in by_track.items():
-        present = set(storage.list(layout.rendition_dir(track)))
-        if "init.mp4" not in present or not names <= present:
-            return None
     return record
 
 
-# the stages -----------------------------------------------------------------------------------
+def resumable(storage: Storage, video: VideoInput, options: LibraryOptions
+              ) -> tuple[SourceRecord, list[ChunkRecord], dict[str, list[Segment]]] | None:
+    """An earlier run's ingest of this very input with these options (its source record,
+    chunks) and the map tasks it finished (done records whose segments exist), or None."""
+    layout = StreamLayout(video.stream_id)
+    try:
+        if not storage.exists(layout.source_record):
+            return None
+        source = SourceRecord.from_json(storage.read(layout.source_record))
+        if not _same_input({"input": source.input, "input_bytes": source.input_bytes,
+                            "input_mtime": source.input_mtime, "options": source.options},
+                           video, options.fingerprint):
+            return None
+        chunks = sorted((ChunkRecord.from_json(storage.read(f"{layout.index_dir}/{n}"))
+                         for n in storage.list(layout.index_dir) if n.endswith(".json")),
+                        key=lambda c: c.seq)
+        if [c.seq for c in chunks] != list(range(len(chunks))) or not chunks or \
+                sum(c.frames for c in chunks) != source.frames:
+            return None
+        done: dict[str, list[Segment]] = {}
+        if storage.exists(layout.done_dir):
+            for name in storage.list(layout.done_dir):
+                rows = json.loads(storage.read(f"{layout.done_dir}/{name}"))
+                done[name.removesuffix(".json")] = [segment_from_json(json.dumps(r))
+                                                    for r in rows]
+        every = [s for segs in done.values() for s in segs]
+        if every and not _present(storage, layout, every):
+            done = {}
+    except (StorageError, RecordError, ValueError, OSError, TypeError):
+        return None
+    return source, chunks, done
+
+
+# one video ------------------------------------------------------------------------------------
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass
+class _Job:
+    """What every video's pipeline shares: Spark, storage, options, counters."""
+
+    sc: object
+    storage: Storage
+    storage_config: StorageConfig
+    options: LibraryOptions
+    job_id: str
+    attempts: int
+    cancel: threading.Event
+    units_done: object  # a Spark accumulator
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    units_total: int = 0
+    videos_done: int = 0
+    phases: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def timed(self, phase: str, started: float) -> None:
+        with self.lock:
+            self.phases[phase] += time.monotonic() - started
+
 
 def _input_url(video: VideoInput) -> str | None:
     """The URL Spark reads for a task (hdfs://), or None: the task reads a local file."""
     return video.url if video.is_hdfs else None
 
 
-def _ingest(sc, storage: Storage, outcomes: dict[str, VideoOutcome], options: LibraryOptions,
-            storage_config: StorageConfig, attempts: int) -> None:
-    tasks = [IngestTask(o.video, storage_config, options.chunk_seconds,
-                        options.segment_seconds, options.range_chunks, attempts)
-             for o in sorted(outcomes.values(), key=lambda o: -o.video.bytes)]
-    if not tasks:
-        return
-    sc.setJobDescription(f"ingest {len(tasks)} videos: probe, plan, cut")
-    rdd = with_files(sc, tasks, [_input_url(t.video) for t in tasks], "the inputs")
-    results = rdd.map(lambda p: ingest_video(p[0], p[1], _attempt())).collect()
-    pending: list[CutTask] = []
-    for result in results:
-        if isinstance(result, Failure):
-            _fail(outcomes[result.stream_id], result.error)
-            continue
-        assert isinstance(result, Ingested)
-        o = outcomes[result.source.stream_id]
-        o.source, o.chunks, o.task_seconds = result.source, list(result.chunks), result.seconds
-        pending += result.pending
-    if pending:
-        sc.setJobDescription(f"cut {len(pending)} chunk ranges of long videos")
-        rdd = with_files(sc, pending, [_input_url(t.video) for t in pending], "the inputs")
-        for cut in rdd.map(lambda p: cut_range(p[0], p[1], _attempt())).collect():
-            o = outcomes[cut.stream_id]
-            if isinstance(cut, Failure):
-                _fail(o, cut.error)
-            elif o.status != FAILED:
-                assert isinstance(cut, Cut)
-                o.chunks += cut.chunks
-                o.task_seconds += cut.seconds
-    for o in outcomes.values():
-        o.chunks.sort(key=lambda c: c.seq)
-
-
-def _fail(outcome: VideoOutcome, error: str) -> None:
-    if outcome.status != FAILED:
-        outcome.status, outcome.error = FAILED, error
-
-
-def interleave(per_video: Sequence[Sequence[Task]]) -> list[Task]:
-    """Tasks of every video, round-robin (a long video's chunks and short videos' chunks
-    alternate), each video's audio first. Pure."""
-    audio = [t for tasks in per_video for t in tasks if isinstance(t, AudioTask)]
-    video = [[t for t in tasks if not isinstance(t, AudioTask)] for tasks in per_video]
-    out: list[Task] = sorted(audio, key=lambda t: -t.duration)
-    for i in range(max((len(v) for v in video), default=0)):
-        out += [v[i] for v in video if i < len(v)]
-    return out
-
-
-@dataclass(frozen=True)
-class _TaskSeconds:
-    seconds: float
-
-
-def _reduce(source: SourceRecord, items, audio) -> StreamOutputs | Failure:
-    segments: list[Segment] = []
-    seconds = 0.0
-    failure = None
-    for item in items:
-        if isinstance(item, Failure):
-            failure = failure or item
-        elif isinstance(item, _TaskSeconds):
-            seconds += item.seconds
-        else:
-            segments.append(item)
-    if failure:
-        return failure
+def _spark_run(job: _Job, tasks: Sequence, urls: Sequence[str | None], fn, where: str,
+               description: str) -> list:
+    if job.cancel.is_set():
+        raise _Cancelled()
+    job.sc.setJobDescription(f"{description} [sparkcast job {job.job_id}]")
     try:
-        return build_outputs(source, segments, audio)
-    except ReduceError as exc:
-        return Failure(source.stream_id, f"{source.input}: {exc}", "reduce")
-
-
-def _transcode(sc, storage: Storage, outcomes: dict[str, VideoOutcome], options: LibraryOptions,
-               storage_config: StorageConfig, attempts: int, job_id: str,
-               progress: Progress | None) -> dict[str, StreamOutputs]:
-    ready = [o for o in outcomes.values() if o.status != FAILED and o.source]
-    if not ready:
-        return {}
-    sources = {o.video.stream_id: o.source for o in ready}
-    per_video = []
-    for o in ready:
-        assert o.source is not None
-        renditions = options.job.renditions_from(o.source)
-        o.renditions, o.ladder = len(renditions), renditions
-        per_video.append(plan_tasks(o.source, o.chunks, renditions, options.job,
-                                    storage_config))
-    tasks = interleave(per_video)
-    total_units = sum(task_units(t) for t in tasks)
-    chunks_of = defaultdict(int)
-    for t in tasks:
-        chunks_of[_stream_of(t)] += 1
-    done = sc.accumulator(0)
-    per_stream = sc.accumulator({}, CountsParam())
-    failures = sc.accumulator(0)
-    audio = options.job.audio
-
-    def map_task(pair) -> list:
-        task, data = pair
-        sid = _stream_of(task)
-        started = time.monotonic()
-        result = guarded(sid, "transcode", _attempt(), attempts, lambda: run_task(task, data))
-        done.add(task_units(task))
-        per_stream.add({sid: 1})
-        if isinstance(result, Failure):
-            failures.add(1)
-            return [(sid, result)]
-        return [(sid, s) for s in result] + [(sid, _TaskSeconds(time.monotonic() - started))]
-
-    def seconds_of(items) -> float:
-        return sum(i.seconds for i in items if isinstance(i, _TaskSeconds))
-
-    sc.setJobDescription(f"sparkcast job {job_id}: transcode {len(ready)} videos, "
-                         f"{len(tasks)} tasks")
-    rdd = (with_inputs(sc, tasks, storage).flatMap(map_task)
-           .groupByKey(numPartitions=max(1, min(len(ready), 64)))
-           .map(lambda kv: (kv[0], seconds_of(kv[1]), _reduce(sources[kv[0]], kv[1], audio))))
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(0.5):
-            if progress:
-                counts = per_stream.value
-                progress(sum(counts.get(s, 0) == n for s, n in chunks_of.items()),
-                         len(outcomes), min(done.value, total_units), total_units)
-            if options.fail_fast and failures.value:
-                sc.cancelJobGroup(job_id)
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        results = rdd.collect()
+        return with_files(job.sc, tasks, urls, where).map(fn).collect()
     except Exception:
-        if options.fail_fast and failures.value:
-            for o in ready:
-                if o.status != FAILED:
-                    o.status, o.error = CANCELLED, "not finished: the job stopped at the " \
-                        "first failed video (--fail-fast)"
-            return {}
+        if job.cancel.is_set():
+            raise _Cancelled() from None
         raise
-    finally:
-        stop.set()
-        watcher.join()
-    outputs: dict[str, StreamOutputs] = {}
-    for sid, seconds, result in results:
-        outcomes[sid].task_seconds += seconds
-        if isinstance(result, Failure):
-            _fail(outcomes[sid], result.error)
-        else:
-            outputs[sid] = result
-    if progress:
-        progress(len(outcomes), len(outcomes), total_units, total_units)
-    return outputs
 
 
-def _stream_of(task: Task) -> str:
-    return task.stream_id if isinstance(task, AudioTask) else task.chunk.stream_id
+def _ingest(job: _Job, o: VideoOutcome) -> list[ChunkRecord]:
+    """Ingest tasks for one video: probe + plan + first range, then the other ranges."""
+    v = o.video
+    task = IngestTask(v, job.storage_config, job.options.chunk_seconds,
+                      job.options.segment_seconds, job.options.range_chunks, job.attempts)
+    [result] = _spark_run(job, [task], [_input_url(v)],
+                          lambda p: ingest_video(p[0], p[1], _attempt()), v.url,
+                          f"ingest {v.stream_id}: probe, plan, cut")
+    if isinstance(result, Failure):
+        raise _VideoFailed(result.error)
+    assert isinstance(result, Ingested)
+    chunks = list(result.chunks)
+    o.task_seconds += result.seconds
+    if result.pending:
+        cuts = _spark_run(job, result.pending, [_input_url(v)] * len(result.pending),
+                          lambda p: cut_range(p[0], p[1], _attempt()), v.url,
+                          f"ingest {v.stream_id}: cut {len(result.pending)} more ranges")
+        for cut in cuts:
+            if isinstance(cut, Failure):
+                raise _VideoFailed(cut.error)
+            assert isinstance(cut, Cut)
+            chunks += cut.chunks
+            o.task_seconds += cut.seconds
+    o.source = replace(result.source, options=job.options.fingerprint)
+    return sorted(chunks, key=lambda c: c.seq)
 
 
-# load ---------------------------------------------------------------------------------------
+class _VideoFailed(Exception):
+    pass
 
-def _load(storage: Storage, outcome: VideoOutcome, outputs: StreamOutputs,
-          options: LibraryOptions, job_id: str) -> None:
+
+def _transcode(job: _Job, o: VideoOutcome, chunks: list[ChunkRecord],
+               done: dict[str, list[Segment]]) -> StreamOutputs:
+    source = o.source
+    assert source is not None
+    opts = job.options
+    o.ladder = opts.job.renditions_from(source)
+    tasks = plan_tasks(source, chunks, o.ladder, opts.job, job.storage_config)
+    todo = ordered([t for t in tasks if task_key(t) not in done])
+    o.resumed_tasks = len(tasks) - len(todo)
+    segments = [s for key, segs in done.items() for s in segs
+                if key in {task_key(t) for t in tasks}]
+    with job.lock:
+        job.units_total += sum(task_units(t) for t in tasks)
+    job.units_done.add(sum(task_units(t) for t in tasks if task_key(t) in done))
+    if todo:
+        attempts, units, store_config = job.attempts, job.units_done, job.storage_config
+
+        def map_task(pair) -> tuple[list[Segment] | Failure, float]:
+            task, data = pair
+            started = time.monotonic()
+            result = guarded(stream_of(task), "transcode", _attempt(), attempts,
+                             lambda: run_task(task, data))
+            if not isinstance(result, Failure):
+                # After the segments: "this task is done" for a re-submit after a crash.
+                layout = StreamLayout(stream_of(task))
+                store_config.open().write_text(
+                    layout.done_record(task_key(task)),
+                    "[" + ",".join(segment_to_json(s) for s in result) + "]")
+            units.add(task_units(task))
+            return result, time.monotonic() - started
+
+        job.sc.setJobDescription(f"transcode {o.video.stream_id}: {len(todo)} tasks "
+                                 f"[sparkcast job {job.job_id}]")
+        if job.cancel.is_set():
+            raise _Cancelled()
+        try:
+            results = with_inputs(job.sc, todo, job.storage).map(map_task).collect()
+        except Exception:
+            if job.cancel.is_set():
+                raise _Cancelled() from None
+            raise
+        for result, seconds in results:
+            o.task_seconds += seconds
+            if isinstance(result, Failure):
+                raise _VideoFailed(result.error)
+            segments += result
+    try:
+        return build_outputs(source, segments, opts.job.audio)
+    except ReduceError as exc:
+        raise _VideoFailed(f"{o.video.url}: {exc}") from exc
+
+
+def _load(job: _Job, o: VideoOutcome, outputs: StreamOutputs) -> None:
     for path, data in outputs.files:  # manifests last
-        storage.write(path, data)
-    outcome.status = COMPLETE
-    outcome.segments, outcome.bytes = outputs.segments, outputs.segment_bytes
-    storage.write_text(StreamLayout(outcome.video.stream_id).completion_record,
-                       completion_json(outcome, options, job_id))
+        job.storage.write(path, data)
+    o.segments, o.bytes = outputs.segments, outputs.segment_bytes
+    job.storage.write_text(StreamLayout(o.video.stream_id).completion_record,
+                           completion_json(o, job.options, job.job_id))
+    o.status = COMPLETE
+
+
+def _process(job: _Job, o: VideoOutcome) -> None:
+    """One video, extract -> transform -> load; sets o.status (never raises)."""
+    sc, v = job.sc, o.video
+    sc.setJobGroup(job.job_id, f"sparkcast job {job.job_id}", interruptOnCancel=True)
+    # One fair-scheduler pool per worker thread: the running videos share the cluster.
+    sc.setLocalProperty("spark.scheduler.pool", threading.current_thread().name)
+    layout = StreamLayout(v.stream_id)
+    try:
+        started = time.monotonic()
+        earlier = resumable(job.storage, v, job.options)
+        if earlier is not None:
+            o.source, chunks, done = earlier
+            # The old manifests go first: none may list a segment being rewritten.
+            for path in (layout.completion_record, layout.manifest, layout.master_playlist):
+                job.storage.delete(path)
+            job.storage.delete(layout.catalog_dir, recursive=True)
+        else:
+            chunks, done = _ingest(job, o), {}
+            job.storage.delete(layout.completion_record)
+            clear_outputs(job.storage, v.stream_id)
+            assert o.source is not None
+            job.storage.write_text(layout.source_record, o.source.to_json())
+        job.timed("ingest", started)
+        started = time.monotonic()
+        outputs = _transcode(job, o, chunks, done)
+        job.timed("transcode", started)
+        started = time.monotonic()
+        _load(job, o, outputs)
+        job.timed("load", started)
+    except _Cancelled:
+        o.status, o.error = CANCELLED, (f"{v.url}: not finished: the job stopped at the "
+                                        "first failed video (--fail-fast)")
+    except _VideoFailed as exc:
+        o.status, o.error = FAILED, str(exc)
+    except (Py4JJavaError, StorageError, OSError) as exc:
+        # Spark could not read the input or a chunk (after its retries), or storage failed.
+        o.status, o.error = FAILED, f"{v.url}: {_cause(exc)}"
+    if o.status == FAILED and job.options.fail_fast:
+        job.cancel.set()
+        sc.cancelJobGroup(job.job_id)
+    o.finished = time.time()
+    with job.lock:
+        job.videos_done += 1
+
+
+def _cause(exc: BaseException) -> str:
+    text = one_line(exc)
+    return text.split("Exception: ", 1)[-1] if "Exception: " in text else text
 
 
 def _row(o: VideoOutcome, started: float) -> VideoRow:
     source = o.source
+    finished = o.finished or time.time()
     return VideoRow(o.video.stream_id, o.video.url, o.status or CANCELLED, o.error,
                     source.duration if source else 0.0, source.frames if source else 0,
-                    o.renditions, o.segments, o.bytes, round(o.task_seconds, 3),
-                    round((o.finished or time.time()) - started, 3), started,
-                    o.finished or time.time())
+                    len(o.ladder), o.segments, o.bytes, round(o.task_seconds, 3),
+                    round(finished - started, 3), started, finished)
+
+
+def concurrency(sc) -> int:
+    """Videos in flight: enough that every core has a task while some videos are in their
+    one-task ingest step, few enough that each gets done soon."""
+    return max(2, min(MAX_CONCURRENT_VIDEOS, 2 * sc.defaultParallelism))
 
 
 def run_library(spark, storage: Storage, storage_config: StorageConfig,
@@ -357,49 +424,42 @@ def run_library(spark, storage: Storage, storage_config: StorageConfig,
     """Transcode every video; returns one row per video (also written as the job table)."""
     started = time.time()
     sc = spark.sparkContext
-    sc.setJobGroup(job_id, f"sparkcast job {job_id}: {len(videos)} videos",
-                   interruptOnCancel=True)
-    phases: dict[str, float] = {}
     rows: list[VideoRow] = []
-    outcomes: dict[str, VideoOutcome] = {}
+    outcomes: list[VideoOutcome] = []
     for v in videos:
         record = completed_record(storage, v, options)
         if record is None:
-            outcomes[v.stream_id] = VideoOutcome(v)
+            outcomes.append(VideoOutcome(v))
         else:
             now = time.time()
             rows.append(VideoRow(v.stream_id, v.url, SKIPPED, None, record["duration"],
                                  record["frames"], record["renditions"], record["segments"],
                                  record["bytes"], 0.0, 0.0, now, now))
-    phases["resume check"] = time.time() - started
-    attempts = task_attempts(sc)
-    mark = time.time()
-    _ingest(sc, storage, outcomes, options, storage_config, attempts)
-    phases["ingest"] = time.time() - mark
-    if options.fail_fast and any(o.status == FAILED for o in outcomes.values()):
-        for o in outcomes.values():
-            if o.status != FAILED:
-                o.status, o.error = CANCELLED, "not run: the job stopped at the first " \
-                    "failed video (--fail-fast)"
-    else:
-        for o in outcomes.values():
-            if o.status != FAILED and o.source is not None:
-                # Old manifests go first: none may list a segment being rewritten.
-                clear_outputs(storage, o.video.stream_id)
-                storage.delete(StreamLayout(o.video.stream_id).completion_record)
-                storage.write_text(StreamLayout(o.video.stream_id).source_record,
-                                   o.source.to_json())
-        mark = time.time()
-        outputs = _transcode(sc, storage, outcomes, options, storage_config, attempts, job_id,
-                             progress)
-        phases["transcode"] = time.time() - mark
-        mark = time.time()
-        for sid, out in outputs.items():
-            _load(storage, outcomes[sid], out, options, job_id)
-            outcomes[sid].finished = time.time()
-        phases["load"] = time.time() - mark
-    rows += [_row(o, started) for o in outcomes.values()]
+    job = _Job(sc, storage, storage_config, options, job_id, task_attempts(sc),
+               threading.Event(), sc.accumulator(0))
+    job.phases["resume check"] = time.time() - started
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.5):
+            progress(len(rows) + job.videos_done, len(videos),
+                     job.units_done.value, job.units_total)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    if progress:
+        watcher.start()
+    # Longest first, so the longest video does not start last and finish alone.
+    queue = sorted(outcomes, key=lambda o: -o.video.bytes)
+    try:
+        with ThreadPoolExecutor(concurrency(sc), thread_name_prefix="video") as pool:
+            list(pool.map(lambda o: _process(job, o), queue))
+    finally:
+        stop.set()
+        if progress:
+            watcher.join()
+            progress(len(videos), len(videos), job.units_done.value, job.units_total)
+    rows += [_row(o, started) for o in outcomes]
     rows.sort(key=lambda r: r.stream_id)
     storage.write(job_table_file(job_id), table_bytes(rows))
-    return LibraryReport(job_id, tuple(rows), phases, time.time() - started,
-                         {sid: o.ladder for sid, o in outcomes.items()})
+    return LibraryReport(job_id, tuple(rows), dict(job.phases), time.time() - started,
+                         {o.video.stream_id: o.ladder for o in outcomes})

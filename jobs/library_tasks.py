@@ -172,6 +172,9 @@ def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
             layout = StreamLayout(video.stream_id)
             # This video's earlier raw chunks and records go; its outputs stay playable
             # until the driver replaces them.
+            # (source.json goes first: it says "ingested", and a re-submit trusts it.)
+            store.delete(layout.source_record)
+            store.delete(layout.done_dir, recursive=True)
             store.delete(layout.raw_dir, recursive=True)
             store.delete(layout.index_dir, recursive=True)
             audio_path = None

@@ -35,6 +35,9 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         "spark.ui.enabled": "false",  # nothing to browse; saves start-up time and a port
         "spark.python.worker.reuse": "true",
         "spark.sql.shuffle.partitions": "4",
+        # The library job runs several videos' Spark jobs at once, each from its own
+        # thread and pool (jobs/library.py): fair sharing interleaves their tasks.
+        "spark.scheduler.mode": "FAIR",
         # sc.binaryFiles (CombineFileInputFormat) gives a file smaller than this "cost of
         # opening a file" (4 MB by default) a split with no locations; at 0 every raw
         # chunk's split names the hosts of its HDFS blocks (jobs/task_input.py).

@@ -61,7 +61,9 @@ def with_files(sc, items: Sequence[T], urls: Sequence[str | None], where: str):
 
     def attach(i: int, rows: Iterator[tuple[str, bytes] | None]
                ) -> Iterator[tuple[T, bytes | None]]:
+        empty = True
         for row in rows:
+            empty = False
             if row is None:
                 yield items[i], None
                 continue
@@ -69,6 +71,8 @@ def with_files(sc, items: Sequence[T], urls: Sequence[str | None], where: str):
             if urlparse(url).path != paths[i]:
                 raise TaskInputError(f"task {i} expected {paths[i]}, Spark read {url}")
             yield items[i], data
+        if empty:  # Hadoop's input format gives a zero-length file no record at all
+            yield items[i], b""
 
     return files.mapPartitionsWithIndex(attach)
 

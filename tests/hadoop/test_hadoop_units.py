@@ -152,10 +152,25 @@ def test_spark_submit_sh_master(args: list[str], master: str, tmp_path: Path) ->
     assert masters == [master]
 
 
-def test_spark_submit_sh_refuses_cluster_mode_and_documents_itself(tmp_path: Path) -> None:
+def test_spark_submit_sh_cluster_mode_passes_settings_to_the_driver(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """Cluster mode: the transcode job's driver runs in YARN, so this shell's SPARKCAST_*
+    settings go to it as appMasterEnv; the live job refuses cluster mode."""
+    fake = tmp_path / "spark-submit"
+    fake.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done\n")
+    fake.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "SPARK_SUBMIT": str(fake), "PYSPARK_PYTHON": sys.executable,
+           "SPARKCAST_ROOT": "hdfs://nn:8020/x", "SPARKCAST_LADDER": "360:800k,180:300k"}
+    argv = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode",
+                           "cluster", "transcode", "hdfs://nn:8020/in/"], capture_output=True,
+                          text=True, env=env, check=True).stdout.splitlines()
+    confs = [argv[i + 1] for i, a in enumerate(argv) if a == "--conf"]
+    assert "spark.yarn.appMasterEnv.SPARKCAST_ROOT=hdfs://nn:8020/x" in confs
+    assert "spark.yarn.appMasterEnv.SPARKCAST_LADDER=360:800k,180:300k" in confs
+    assert "spark.yarn.maxAppAttempts=1" in confs
     proc = subprocess.run([str(REPO / "spark-submit.sh"), "--deploy-mode", "cluster",
-                           "transcode", "in.mp4"], capture_output=True, text=True)
-    assert proc.returncode == 2 and "cluster is not supported" in proc.stderr
+                           "live"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and "cluster is not supported for the live job" in proc.stderr
     help_text = subprocess.run([str(REPO / "spark-submit.sh"), "--help"], capture_output=True,
                                text=True, check=True).stdout
     for item in ("spark://HOST:7077", "yarn", "--num-executors", "--executor-memory",
