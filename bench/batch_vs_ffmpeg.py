@@ -1,9 +1,10 @@
 """Batch benchmark: `sparkcast submit` vs one ffmpeg encoding the same ladder, same run.
 
-    python bench/batch_vs_ffmpeg.py [--seconds 60] [--grouping chunk,rendition]
+    python bench/batch_vs_ffmpeg.py [--seconds 60] [--gop 250] [--grouping chunk,rendition]
 
 The source is generated once (1080p30 testsrc2 with film-like noise and a tone, x264
-CRF 18 with 250-frame GOPs, as a camera file would be). The reference is one ffmpeg
+CRF 18 with 250-frame GOPs by default, as a camera file would be; --gop 60 gives a
+source whose keyframes fall on the 2 s grid). The reference is one ffmpeg
 process: one decode, `split` into every rung, the same x264 settings as sparkcast
 (capped CRF, same preset, GOP and VBV), x264 threads left to ffmpeg (its best case on
 this machine), plus the AAC audio. Both sides are timed end to end, wall clock, and
@@ -33,21 +34,24 @@ from jobs.encode import x264_options  # noqa: E402
 from media_tools import concat, psnr  # noqa: E402
 
 
-def make_source(path: Path, seconds: int) -> None:
+def make_source(path: Path, seconds: float, gop: int = 250, size: str = "1920x1080",
+                rate: str = "30") -> None:
     if path.exists():
         return
     subprocess.run([
         "ffmpeg", "-v", "error", "-y",
-        "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30,noise=alls=12:allf=t+u",
+        "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate},noise=alls=12:allf=t+u",
         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:beep_factor=2",
         "-t", str(seconds), "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
-        "-g", "250", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k", str(path)],
-        check=True)
+        "-g", str(gop), "-keyint_min", str(gop), "-sc_threshold", "0", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "192k", str(path)], check=True)
 
 
-def reference(src: Path, out: Path, ladder: str) -> tuple[float, dict[str, Path]]:
-    rungs = plan_ladder(parse_ladder(ladder), 1920, 1080)
-    grid = plan_grid(Fraction(30), 2, 10)
+def reference(src: Path, out: Path, ladder: str, width: int = 1920, height: int = 1080,
+              rate: str = "30") -> tuple[float, dict[str, Path]]:
+    """One ffmpeg: one decode, `split` into every rung (and AAC): (wall s, rung files)."""
+    rungs = plan_ladder(parse_ladder(ladder), width, height)
+    grid = plan_grid(Fraction(rate), 2, 10)
     codec = VideoCodec(threads=0)
     n = len(rungs)
     graph = f"[0:v]split={n}" + "".join(f"[s{i}]" for i in range(n)) + ";" + ";".join(
@@ -56,13 +60,13 @@ def reference(src: Path, out: Path, ladder: str) -> tuple[float, dict[str, Path]
     args = ["ffmpeg", "-v", "error", "-y", "-i", str(src), "-filter_complex", graph]
     files = {}
     for i, r in enumerate(rungs):
-        files[r.name] = out / f"ref-{r.name}.mp4"
-        args += ["-map", f"[o{i}]", "-r", "30"]
+        files[r.name] = out / f"ref-{src.stem}-{r.name}.mp4"
+        args += ["-map", f"[o{i}]", "-r", rate]
         for k, v in x264_options(r, grid, codec).items():
             args += [f"-{k}", str(v)]
         args.append(str(files[r.name]))
     args += ["-map", "0:a", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "mp4",
-             str(out / "ref-audio.mp4")]
+             str(out / f"ref-{src.stem}-audio.mp4")]
     t = time.monotonic()
     subprocess.run(args, check=True)
     return time.monotonic() - t, files
@@ -71,10 +75,13 @@ def reference(src: Path, out: Path, ladder: str) -> tuple[float, dict[str, Path]
 def sparkcast(src: Path, root: Path, ladder: str, grouping: str) -> tuple[float, dict[str, Path]]:
     env = dict(os.environ, SPARKCAST_ROOT=root.as_uri(), SPARK_LOCAL_IP="127.0.0.1")
     t = time.monotonic()
-    subprocess.run(["sparkcast", "submit", str(src), "--stream-id", "bench", "--ladder", ladder,
-                    "--master", "local[2]", "--task-grouping", grouping], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    out = subprocess.run(["sparkcast", "submit", str(src), "--stream-id", "bench", "--ladder",
+                          ladder, "--master", "local[2]", "--task-grouping", grouping],
+                         env=env, check=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True).stdout
     wall = time.monotonic() - t
+    print(f"  sparkcast {grouping}: " + "".join(ln for ln in out.splitlines()
+                                               if ln.startswith("job ")), flush=True)
     files = {}
     for d in sorted((root / "streams/bench/out").iterdir()):
         if d.name != "audio":
@@ -86,6 +93,7 @@ def sparkcast(src: Path, root: Path, ladder: str, grouping: str) -> tuple[float,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=60)
+    ap.add_argument("--gop", type=int, default=250, help="source GOP in frames")
     ap.add_argument("--grouping", default="chunk", help="comma list: chunk,rendition")
     ap.add_argument("--ladder", default=DEFAULT_LADDER)
     ap.add_argument("--no-psnr", action="store_true")
@@ -93,8 +101,8 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
-    src = work / f"source-1080p30-{args.seconds}s.mp4"
-    make_source(src, args.seconds)
+    src = work / f"source-1080p30-{args.seconds}s-gop{args.gop}.mp4"
+    make_source(src, args.seconds, args.gop)
 
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         ref_wall, ref_files = reference(src, Path(tmp), args.ladder)
@@ -104,7 +112,7 @@ def main() -> None:
             root.mkdir()
             runs[grouping] = sparkcast(src, root, args.ladder, grouping)
 
-        print(f"source: {args.seconds} s 1080p30 + AAC; ladder {args.ladder}; "
+        print(f"source: {args.seconds} s 1080p30 + AAC, GOP {args.gop}; ladder {args.ladder}; "
               f"{os.cpu_count()} cores")
         print(f"{'run':28} {'wall s':>8} {'ratio':>6} {'x realtime':>10}")
         print(f"{'one ffmpeg (split, reference)':28} {ref_wall:8.1f} {1:6.2f} "

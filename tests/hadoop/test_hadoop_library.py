@@ -33,11 +33,11 @@ pytestmark = pytest.mark.heavy
 
 GOOD = [
     SourceSpec("lib-r25", width=320, height=180, rate="25", seconds=8, gop_seconds=2),
-    SourceSpec("lib-r2997", width=256, height=144, rate="30000/1001", seconds=7,
+    SourceSpec("lib-r2997", width=384, height=216, rate="30000/1001", seconds=7,
                gop_seconds=2),
-    SourceSpec("lib-r60-noaudio", width=192, height=108, rate="60", seconds=5, gop_seconds=1,
+    SourceSpec("lib-r60-noaudio", width=426, height=240, rate="60", seconds=5, gop_seconds=1,
                audio=False),
-    SourceSpec("lib-gop250", width=320, height=180, rate="30", seconds=18,
+    SourceSpec("lib-gop250", width=640, height=360, rate="30", seconds=12,
                gop_seconds=250 / 30),
 ]
 BAD = ("lib-corrupt", "lib-empty")
