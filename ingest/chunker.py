@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from collections.abc import Callable
 from fractions import Fraction
 
 from core.chunking import plan_chunks
 from core.grid import plan_grid
-from core.media.cutting import audio_args, cut_chunk, raw_extension, source_record
+from core.media.cutting import (
+    audio_args,
+    chunk_record,
+    cut_chunk,
+    raw_extension,
+    source_record,
+)
 from core.media.ffmpeg_run import MediaError, run
 from core.media.probe import probe
 from core.records import ChunkRecord, SourceRecord
@@ -63,13 +68,8 @@ def ingest_file(src: str, stream_id: str, storage: Storage, chunk_seconds: float
         for plan, local, skip in cut:
             raw_path = layout.raw_chunk(plan.seq, ext)
             storage.put_file(local, raw_path)
-            record = ChunkRecord(
-                stream_id=stream_id, seq=plan.seq, raw=raw_path, start_frame=plan.start_frame,
-                frames=plan.frames, skip=skip, start=grid.frame_time(plan.start_frame),
-                duration=plan.frames / float(grid.frame_rate), bytes=os.path.getsize(local),
-                wallclock=time.time(), first_segment=plan.first_segment,
-                segments=plan.segments,
-            )
+            record = chunk_record(stream_id, plan, grid, raw_path, skip,
+                                  os.path.getsize(local))
             storage.write_text(layout.index_record(plan.seq), record.to_json())
             records.append(record)
     source = source_record(stream_id, info, grid, audio_path,

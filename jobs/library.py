@@ -89,6 +89,7 @@ class LibraryReport:
     phases: dict[str, float]  # summed over videos: ingest, transcode, load (driver) seconds
     wall_seconds: float
     ladders: dict[str, tuple[Rendition, ...]]  # the renditions of each transcoded video
+    table_error: str | None = None  # why the job table could not be written
 
     @property
     def failed(self) -> list[VideoRow]:
@@ -460,6 +461,10 @@ def run_library(spark, storage: Storage, storage_config: StorageConfig,
             progress(len(videos), len(videos), job.units_done.value, job.units_total)
     rows += [_row(o, started) for o in outcomes]
     rows.sort(key=lambda r: r.stream_id)
-    storage.write(job_table_file(job_id), table_bytes(rows))
+    table_error = None
+    try:
+        storage.write(job_table_file(job_id), table_bytes(rows))
+    except StorageError as exc:  # the videos' outcomes are still reported
+        table_error = str(exc)
     return LibraryReport(job_id, tuple(rows), dict(job.phases), time.time() - started,
-                         {o.video.stream_id: o.ladder for o in outcomes})
+                         {o.video.stream_id: o.ladder for o in outcomes}, table_error)

@@ -148,8 +148,12 @@ def _list_hdfs(spark, url: str) -> list[FoundFile]:
 
     explicit = not any(c in url for c in _GLOB_CHARS)
     try:
-        rows = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
-                .load(url).select("path", "length", "modificationTime").collect())
+        df = spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(url)
+        rows = df.select("path", "length", "modificationTime").collect()
+        # The scan leaves out zero-length files; the listing has them (they fail as videos).
+        listed = {r["path"] for r in rows}
+        rows += [{"path": p, "length": 0, "modificationTime": None}
+                 for p in df.inputFiles() if p not in listed]
     except AnalysisException as exc:
         message = str(exc).split("\n", 1)[0]
         if "PATH_NOT_FOUND" in message or "does not exist" in message:
@@ -159,7 +163,8 @@ def _list_hdfs(spark, url: str) -> list[FoundFile]:
         raise InputError(f"{url}: {_first_line(exc)}") from exc
     single = len(rows) == 1 and rows[0]["path"].rstrip("/") == url.rstrip("/")
     return sorted(
-        (FoundFile(r["path"], int(r["length"]), r["modificationTime"].timestamp())
+        (FoundFile(r["path"], int(r["length"]),
+                   r["modificationTime"].timestamp() if r["modificationTime"] else 0.0)
          for r in rows if (single and explicit) or is_video_name(r["path"])),
         key=lambda f: f.url)
 

@@ -22,7 +22,13 @@ from typing import TypeVar
 from core.chunking import ChunkPlan, plan_chunks
 from core.errors import one_line
 from core.grid import Grid, plan_grid
-from core.media.cutting import audio_args, cut_chunk, raw_extension, source_record
+from core.media.cutting import (
+    audio_args,
+    chunk_record,
+    cut_chunk,
+    raw_extension,
+    source_record,
+)
 from core.media.ffmpeg_run import MediaError, run
 from core.media.probe import MediaInfo, probe
 from core.records import ChunkRecord, SourceRecord
@@ -143,12 +149,8 @@ def _cut(video: VideoInput, storage: StorageConfig, info: MediaInfo, grid: Grid,
             raise MediaError(video.url, exc.detail) from exc
         raw_path = layout.raw_chunk(plan.seq, ext)
         store.put_file(chunk_file, raw_path)
-        record = ChunkRecord(
-            stream_id=video.stream_id, seq=plan.seq, raw=raw_path,
-            start_frame=plan.start_frame, frames=plan.frames, skip=skip,
-            start=grid.frame_time(plan.start_frame),
-            duration=plan.frames / float(grid.frame_rate), bytes=os.path.getsize(chunk_file),
-            wallclock=time.time(), first_segment=plan.first_segment, segments=plan.segments)
+        record = chunk_record(video.stream_id, plan, grid, raw_path, skip,
+                              os.path.getsize(chunk_file))
         store.write_text(layout.index_record(plan.seq), record.to_json())
         os.unlink(chunk_file)
         records.append(record)

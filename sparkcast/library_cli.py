@@ -61,11 +61,13 @@ def report_library(settings: Settings, report) -> None:
     n = counts(rows)
     phases = ", ".join(f"{k} {v:.1f} s" for k, v in report.phases.items())
     click.echo(f"job         {report.job_id}: {n['complete']} complete, {n['skipped']} "
-               f"skipped, {len(report.failed)} failed of {len(rows)} ({phases})")
+               f"skipped, {len(report.failed)} failed of {len(rows)} videos ({phases})")
+    if report.table_error:
+        click.echo(f"sparkcast: warning: the job table was not written: {report.table_error}",
+                   err=True)
     for r in report.failed:
         click.echo(f"sparkcast: error: {r.error}", err=True)
     if report.failed:
-        click.echo(f"{len(report.failed)} of {len(rows)} videos failed", err=True)
         sys.exit(1)
 
 

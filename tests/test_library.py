@@ -153,7 +153,7 @@ def test_a_directory_job_completes_the_good_videos_and_fails_the_bad(first_run, 
     root, _, res = first_run
     assert res.returncode == 1, res.stderr[-2000:]
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("sparkcast: error:")]
-    assert len(errors) == 2 and "2 of 5 videos failed" in res.stderr
+    assert len(errors) == 2 and "2 failed of 5 videos" in res.stdout
     assert any("lib-empty.mp4" in e and "empty" in e for e in errors), errors
     assert any("lib-broken.mp4" in e for e in errors), errors
     rows = {r.stream_id: r for r in read_rows(

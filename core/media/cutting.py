@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 
 import ffmpeg
@@ -19,7 +20,7 @@ from core.chunking import TAIL_MARGIN_S, ChunkPlan, seek_keyframe
 from core.grid import Grid
 from core.media.ffmpeg_run import FFMPEG, MediaError, run
 from core.media.probe import MediaInfo, packets_args, parse_packets
-from core.records import SourceRecord
+from core.records import ChunkRecord, SourceRecord
 
 # Codecs MPEG-TS carries; anything else is chunked into Matroska.
 TS_VIDEO_CODECS = {"h264", "hevc", "mpeg2video", "mpeg1video", "mpeg4"}
@@ -79,6 +80,16 @@ def cut_chunk(info: MediaInfo, plan: ChunkPlan, workdir: str, ext: str) -> tuple
     raise MediaError(info.path, f"chunk {plan.seq} (frames {plan.start_frame}..{last}) "
                      f"could not be cut whole: the copy holds {len(raw)} frames from "
                      f"keyframe {key}, {plan.start_frame - key + plan.frames} needed")
+
+
+def chunk_record(stream_id: str, plan: ChunkPlan, grid: Grid, raw_path: str, skip: int,
+                 size: int) -> ChunkRecord:
+    """The record of a cut chunk: which source frames it holds, and its output segments."""
+    return ChunkRecord(
+        stream_id=stream_id, seq=plan.seq, raw=raw_path, start_frame=plan.start_frame,
+        frames=plan.frames, skip=skip, start=grid.frame_time(plan.start_frame),
+        duration=plan.frames / float(grid.frame_rate), bytes=size, wallclock=time.time(),
+        first_segment=plan.first_segment, segments=plan.segments)
 
 
 def source_record(stream_id: str, info: MediaInfo, grid: Grid, audio_path: str | None,

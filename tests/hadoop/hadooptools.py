@@ -137,10 +137,15 @@ def app_id(event_log: Path) -> str:
                 if e["Event"] == "SparkListenerApplicationStart")
 
 
-def task_localities(event_log: Path) -> list[tuple[int, str]]:
-    """(stage id, locality) of every finished task."""
-    return [(e["Stage ID"], e["Task Info"]["Locality"]) for e in spark_events(event_log)
-            if e["Event"] == "SparkListenerTaskEnd"]
+def stage_tasks(event_log: Path) -> list[tuple[str, int, str]]:
+    """(Spark job description, stage id, locality) of every finished task; the library
+    job describes its jobs as "ingest <video>: ...", "transcode <video>: ..."."""
+    events = spark_events(event_log)
+    described = {e["Stage Info"]["Stage ID"]:
+                 (e.get("Properties") or {}).get("spark.job.description", "")
+                 for e in events if e["Event"] == "SparkListenerStageSubmitted"}
+    return [(described.get(e["Stage ID"], ""), e["Stage ID"], e["Task Info"]["Locality"])
+            for e in events if e["Event"] == "SparkListenerTaskEnd"]
 
 
 # comparing outputs --------------------------------------------------------------------------

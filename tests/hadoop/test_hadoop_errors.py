@@ -54,9 +54,12 @@ def test_root_missing(hadoop: Hadoop, clip: Path) -> None:
 
 def test_permission_denied_writing_the_root(hadoop: Hadoop, clip: Path) -> None:
     root = hadoop.root("locked", owner=SUPERUSER, mode="755")
-    error = the_error(sparkcast(["submit", *job_args(clip, root)], hadoop.env(user="alice")))
-    assert error.startswith(f"sparkcast: error: {root}/streams/{STREAM}/")
+    proc = sparkcast(["submit", *job_args(clip, root)], hadoop.env(user="alice"))
+    error = the_error(proc)
+    # The video's error: its input, then the path it could not write.
+    assert error.startswith(f"sparkcast: error: {clip.as_uri()}: {root}/streams/{STREAM}/")
     assert "Permission denied: user=alice, access=WRITE" in error
+    assert "the job table was not written" in proc.stderr
     assert hadoop.client().list(hadoop.path(root)) == []
 
 

@@ -23,8 +23,8 @@ from hadooptools import (
     job_args,
     sha1s,
     spark_submit,
+    stage_tasks,
     standalone_opts,
-    task_localities,
     yarn_opts,
 )
 
@@ -100,7 +100,7 @@ def test_catalog_on_hdfs_is_parquet_that_spark_reads(run: Run, reference: dict[s
 @pytest.mark.parametrize("name", ["standalone", "yarn"])
 def test_map_tasks_ran_where_hdfs_keeps_their_chunks(name: str,
                                                      request: pytest.FixtureRequest) -> None:
-    """The map stage (stage 0: 3 chunks + the audio) read its inputs with Spark's Hadoop
+    """The map tasks (3 chunks + the audio) read their inputs with Spark's Hadoop
     client, so every task had its chunk's DataNodes as preferred hosts. (Tasks without
     preferred hosts are reported as PROCESS_LOCAL.)
 
@@ -109,7 +109,8 @@ def test_map_tasks_ran_where_hdfs_keeps_their_chunks(name: str,
     hosts agree only at rack level. On a real cluster both are the machine's name.
     """
     run: Run = request.getfixturevalue(f"{name}_run")
-    map_tasks = [loc for stage, loc in task_localities(run.events) if stage == 0]
+    map_tasks = [loc for desc, _, loc in stage_tasks(run.events)
+                 if desc.startswith("transcode")]
     assert len(map_tasks) >= 4, map_tasks
     want = {"NODE_LOCAL"} if name == "standalone" else {"NODE_LOCAL", "RACK_LOCAL"}
     assert set(map_tasks) <= want, map_tasks
