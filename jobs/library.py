@@ -309,11 +309,12 @@ def _transcode(job: _Job, o: VideoOutcome, chunks: list[ChunkRecord],
     job.units_done.add(sum(task_units(t) for t in tasks if task_key(t) in done))
     if todo:
         attempts, units, store_config = job.attempts, job.units_done, job.storage_config
+        source = o.video.url
 
         def map_task(pair) -> tuple[list[Segment] | Failure, float]:
             task, data = pair
             started = time.monotonic()
-            result = guarded(stream_of(task), "transcode", _attempt(), attempts,
+            result = guarded(stream_of(task), source, "transcode", _attempt(), attempts,
                              lambda: run_task(task, data))
             if not isinstance(result, Failure):
                 # After the segments: "this task is done" for a re-submit after a crash.

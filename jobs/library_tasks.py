@@ -95,10 +95,11 @@ class Cut:
     seconds: float
 
 
-def guarded(stream_id: str, stage: str, attempt: int, max_attempts: int,
+def guarded(stream_id: str, source: str, stage: str, attempt: int, max_attempts: int,
             fn: Callable[[], T]) -> T | Failure:
-    """fn(), with a bad input (MediaError) or a failure on the last attempt as a Failure;
-    any other failure is raised so Spark runs the task again."""
+    """fn(), with a bad input (MediaError, which names the file) or a failure on the last
+    attempt (named after `source`, the video's input) as a Failure; any other failure is
+    raised so Spark runs the task again."""
     try:
         return fn()
     except MediaError as exc:
@@ -106,7 +107,7 @@ def guarded(stream_id: str, stage: str, attempt: int, max_attempts: int,
     except Exception as exc:  # noqa: BLE001 - Spark retries; the last attempt reports it
         if attempt + 1 < max_attempts:
             raise
-        return Failure(stream_id, one_line(exc), stage)
+        return Failure(stream_id, f"{source}: {one_line(exc)}", stage)
 
 
 def _local_input(video: VideoInput, data: bytes | None, workdir: str) -> str:
@@ -197,7 +198,8 @@ def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
                              input_mtime=video.mtime)
         return Ingested(source, chunks, pending, time.monotonic() - started)
 
-    return guarded(task.video.stream_id, "ingest", attempt, task.max_attempts, work)
+    return guarded(task.video.stream_id, task.url, "ingest", attempt, task.max_attempts,
+                   work)
 
 
 def cut_range(task: CutTask, data: bytes | None, attempt: int = 0) -> Cut | Failure:
@@ -209,4 +211,5 @@ def cut_range(task: CutTask, data: bytes | None, attempt: int = 0) -> Cut | Fail
                           workdir)
         return Cut(task.video.stream_id, chunks, time.monotonic() - started)
 
-    return guarded(task.video.stream_id, "ingest", attempt, task.max_attempts, work)
+    return guarded(task.video.stream_id, task.url, "ingest", attempt, task.max_attempts,
+                   work)
