@@ -5,10 +5,9 @@ fair-scheduler pool, so the tasks of all running videos share the cluster (a
 long video's chunks and short videos' interleave) and each video's manifests
 appear as soon as that video is done:
 
-    extract    skip the video if its outputs are complete and valid (completion record,
-               catalog and listing match the input and options); resume it if it was
-               ingested with the same input and options; else an ingest task on an
-               executor probes, plans and cuts it (a long video: range tasks too)
+    extract    skip the video if its outputs are complete and valid, resume it if it was
+               ingested with the same input and options (jobs/resume.py); else an ingest
+               task on an executor probes, plans and cuts it (a long video: range tasks)
     transform  map: one task per chunk (all rungs) plus the audio task, started first;
                tasks whose done record says they finished in an earlier run are skipped;
                reduce: the video's segments -> manifests (pure, jobs/reduce.py)
@@ -20,7 +19,6 @@ and when Spark itself cannot read an input, only that video's Spark job fails.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import defaultdict
@@ -33,11 +31,10 @@ from pyspark import TaskContext
 
 from core.errors import one_line
 from core.ladder import Rendition
-from core.records import ChunkRecord, RecordError, SourceRecord
-from core.segments import Segment, segment_from_json, segment_to_json
+from core.records import ChunkRecord, SourceRecord
+from core.segments import Segment, segment_to_json
 from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import job_table_file
-from jobs.catalog import read_catalog
 from jobs.job_table import COMPLETE, FAILED, SKIPPED, VideoRow, table_bytes
 from jobs.library_inputs import VideoInput
 from jobs.library_tasks import (
@@ -50,6 +47,7 @@ from jobs.library_tasks import (
     ingest_video,
 )
 from jobs.reduce import ReduceError, StreamOutputs, build_outputs
+from jobs.resume import completed_record, completion_json, resumable
 from jobs.task_input import Task, with_files, with_inputs
 from jobs.transcode import JobOptions, clear_outputs, plan_tasks, run_task, task_units
 from jobs.transcode_map import AudioTask, StorageConfig
@@ -130,90 +128,6 @@ def stream_of(task: Task) -> str:
 def ordered(tasks: Sequence[Task]) -> list[Task]:
     """Audio first: it is one long task, and would otherwise be the video's tail. Pure."""
     return sorted(tasks, key=lambda t: not isinstance(t, AudioTask))
-
-
-# resume -------------------------------------------------------------------------------------
-
-def completion_json(outcome: VideoOutcome, options: LibraryOptions, job_id: str) -> str:
-    v, source = outcome.video, outcome.source
-    return json.dumps({
-        "job_id": job_id, "input": v.url, "input_bytes": v.bytes, "input_mtime": v.mtime,
-        "options": options.fingerprint, "segments": outcome.segments, "bytes": outcome.bytes,
-        "renditions": len(outcome.ladder), "frames": source.frames if source else 0,
-        "duration": source.duration if source else 0.0,
-    }, sort_keys=True)
-
-
-def _same_input(record: dict, video: VideoInput, fingerprint: str) -> bool:
-    return (record.get("input"), record.get("input_bytes"), record.get("options")) == (
-        video.url, video.bytes, fingerprint) and \
-        abs(float(record.get("input_mtime", -1)) - video.mtime) < 1e-3
-
-
-def _present(storage: Storage, layout: StreamLayout, segments: Sequence[Segment]) -> bool:
-    """Every segment (and its rendition's init segment) exists in storage."""
-    wanted: dict[str, set[str]] = defaultdict(set)
-    for s in segments:
-        wanted[s.rendition].add(f"{s.number:08d}.m4s")
-    for track, names in wanted.items():
-        present = set(storage.list(layout.rendition_dir(track)))
-        if "init.mp4" not in present or not names <= present:
-            return False
-    return True
-
-
-def completed_record(storage: Storage, video: VideoInput, options: LibraryOptions
-                     ) -> dict | None:
-    """The video's completion record when its outputs are complete and valid for this
-    input and these options (checked against the catalog and a listing), else None."""
-    layout = StreamLayout(video.stream_id)
-    try:
-        if not storage.exists(layout.completion_record):
-            return None
-        record = json.loads(storage.read(layout.completion_record))
-        if not _same_input(record, video, options.fingerprint):
-            return None
-        if not storage.exists(layout.manifest) or not storage.exists(layout.master_playlist):
-            return None
-        segments = read_catalog(storage.read(layout.catalog_file))
-        if len(segments) != record.get("segments") or not _present(storage, layout, segments):
-            return None
-    except (StorageError, ValueError, OSError):
-        return None
-    return record
-
-
-def resumable(storage: Storage, video: VideoInput, options: LibraryOptions
-              ) -> tuple[SourceRecord, list[ChunkRecord], dict[str, list[Segment]]] | None:
-    """An earlier run's ingest of this very input with these options (its source record,
-    chunks) and the map tasks it finished (done records whose segments exist), or None."""
-    layout = StreamLayout(video.stream_id)
-    try:
-        if not storage.exists(layout.source_record):
-            return None
-        source = SourceRecord.from_json(storage.read(layout.source_record))
-        if not _same_input({"input": source.input, "input_bytes": source.input_bytes,
-                            "input_mtime": source.input_mtime, "options": source.options},
-                           video, options.fingerprint):
-            return None
-        chunks = sorted((ChunkRecord.from_json(storage.read(f"{layout.index_dir}/{n}"))
-                         for n in storage.list(layout.index_dir) if n.endswith(".json")),
-                        key=lambda c: c.seq)
-        if [c.seq for c in chunks] != list(range(len(chunks))) or not chunks or \
-                sum(c.frames for c in chunks) != source.frames:
-            return None
-        done: dict[str, list[Segment]] = {}
-        if storage.exists(layout.done_dir):
-            for name in storage.list(layout.done_dir):
-                rows = json.loads(storage.read(f"{layout.done_dir}/{name}"))
-                done[name.removesuffix(".json")] = [segment_from_json(json.dumps(r))
-                                                    for r in rows]
-        every = [s for segs in done.values() for s in segs]
-        if every and not _present(storage, layout, every):
-            done = {}
-    except (StorageError, RecordError, ValueError, OSError, TypeError):
-        return None
-    return source, chunks, done
 
 
 # one video ------------------------------------------------------------------------------------
@@ -350,8 +264,10 @@ def _load(job: _Job, o: VideoOutcome, outputs: StreamOutputs) -> None:
     for path, data in outputs.files:  # manifests last
         job.storage.write(path, data)
     o.segments, o.bytes = outputs.segments, outputs.segment_bytes
-    job.storage.write_text(StreamLayout(o.video.stream_id).completion_record,
-                           completion_json(o, job.options, job.job_id))
+    job.storage.write_text(
+        StreamLayout(o.video.stream_id).completion_record,
+        completion_json(o.video, job.options.fingerprint, job.job_id, o.segments, o.bytes,
+                        len(o.ladder), o.source))
     o.status = COMPLETE
 
 
@@ -364,7 +280,7 @@ def _process(job: _Job, o: VideoOutcome) -> None:
     layout = StreamLayout(v.stream_id)
     try:
         started = time.monotonic()
-        earlier = resumable(job.storage, v, job.options)
+        earlier = resumable(job.storage, v, job.options.fingerprint)
         if earlier is not None:
             o.source, chunks, done = earlier
             # The old manifests go first: none may list a segment being rewritten.
@@ -429,7 +345,7 @@ def run_library(spark, storage: Storage, storage_config: StorageConfig,
     rows: list[VideoRow] = []
     outcomes: list[VideoOutcome] = []
     for v in videos:
-        record = completed_record(storage, v, options)
+        record = completed_record(storage, v, options.fingerprint)
         if record is None:
             outcomes.append(VideoOutcome(v))
         else:
