@@ -7,6 +7,7 @@ one without audio, one with 250-frame GOPs, a corrupt file and an empty one.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -200,10 +201,28 @@ def _listed_segments_exist(hadoop: Hadoop, root: str, problems: list[str],
                     problems.append(f"{sid}/{rid}: listed but missing {missing[:3]}")
 
 
+def _finished_segments(hadoop: Hadoop, root: str) -> dict[str, int]:
+    """HDFS path -> modification time of every segment a done record lists."""
+    client = hadoop.client()
+    out = {}
+    for spec in GOOD:
+        base = f"{hadoop.path(root)}/streams/{spec.name}"
+        for name in client.list(f"{base}/done") if client.status(
+                f"{base}/done", strict=False) else []:
+            if name.startswith("."):
+                continue  # a record still being written
+            with client.read(f"{base}/done/{name}") as r:
+                for seg in json.loads(r.read()):
+                    path = f"{base}/out/{seg['rendition']}/{seg['number']:08d}.m4s"
+                    out[path] = client.status(path)["modificationTime"]
+    return out
+
+
 def test_killed_driver_then_resubmit_finishes_everything(hadoop: Hadoop, library,
                                                          tmp_path: Path) -> None:
-    """The driver (client mode) is killed once the transcode stage runs; a re-submit
-    completes every video, and no manifest ever lists a segment that is not there."""
+    """The driver (client mode) is killed once segments are being written; a re-submit
+    completes every video, writes no finished segment twice, and no manifest ever lists a
+    segment that is not there."""
     root = hadoop.root("library-kill")
     inputs = f"{hadoop.info.namenode_rpc}/tests/library-in/lib-[rg]*.mp4"
     problems: list[str] = []
@@ -220,16 +239,18 @@ def test_killed_driver_then_resubmit_finishes_everything(hadoop: Hadoop, library
     client = hadoop.client()
     deadline = time.monotonic() + 400
     try:
-        # Killed once some video's segments are being written.
+        # Killed once some video's first map task has finished.
         while time.monotonic() < deadline and proc.poll() is None:
-            out = [p for p in (client.status(f"{hadoop.path(root)}/streams/{s.name}/out",
-                                             strict=False) for s in GOOD) if p]
-            if out:
+            done = [p for p in (client.status(f"{hadoop.path(root)}/streams/{s.name}/done",
+                                              strict=False) for s in GOOD) if p]
+            if done:
                 break
-            time.sleep(0.5)
+            time.sleep(0.3)
         assert proc.poll() is None, "the job ended before it could be killed"
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
+        time.sleep(5)  # the YARN executors of the killed driver go too
+        finished = _finished_segments(hadoop, root)
         again = submit(hadoop, root, inputs, tmp_path, cluster=False)
     finally:
         stop.set()
@@ -238,6 +259,10 @@ def test_killed_driver_then_resubmit_finishes_everything(hadoop: Hadoop, library
             os.killpg(proc.pid, signal.SIGKILL)
     assert again.proc.returncode == 0, again.proc.stderr[-2000:]
     assert problems == []
+    # What the killed run had finished (its done records) was not written again.
+    assert finished, "the kill came before any task finished: the test proves nothing"
+    for path, mtime in finished.items():
+        assert client.status(path)["modificationTime"] == mtime, path
     for spec in GOOD:
         files = hdfs_files(hadoop, f"{hadoop.path(root)}/streams/{spec.name}")
         assert "manifest.mpd" in files and "complete.json" in files, spec.name
