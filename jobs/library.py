@@ -53,7 +53,9 @@ from jobs.transcode import JobOptions, clear_outputs, plan_tasks, run_task, task
 from jobs.transcode_map import AudioTask, StorageConfig
 
 CANCELLED = "cancelled"
-MAX_CONCURRENT_VIDEOS = 64
+# Driver threads (one per video in flight): 2 per executor core, so cores stay busy
+# while some videos are in their one-task ingest step (bench/scaling_model.py).
+MAX_CONCURRENT_VIDEOS = 2048
 
 
 @dataclass(frozen=True)
@@ -223,12 +225,12 @@ def _transcode(job: _Job, o: VideoOutcome, chunks: list[ChunkRecord],
     job.units_done.add(sum(task_units(t) for t in tasks if task_key(t) in done))
     if todo:
         attempts, units, store_config = job.attempts, job.units_done, job.storage_config
-        source = o.video.url
+        input_url = o.video.url
 
         def map_task(pair) -> tuple[list[Segment] | Failure, float]:
             task, data = pair
             started = time.monotonic()
-            result = guarded(stream_of(task), source, "transcode", _attempt(), attempts,
+            result = guarded(stream_of(task), input_url, "transcode", _attempt(), attempts,
                              lambda: run_task(task, data))
             if not isinstance(result, Failure):
                 # After the segments: "this task is done" for a re-submit after a crash.

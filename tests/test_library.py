@@ -208,6 +208,21 @@ def test_resubmit_skips_complete_videos_and_a_crash_redoes_only_missing_tasks(
     assert "lib-broken" in show.stdout and "failed" in show.stdout
 
 
+def test_a_long_video_is_cut_by_several_range_tasks(library: Path, cli_env_module,
+                                                    tmp_path: Path) -> None:
+    """9 one-second chunks: the ingest task cuts 6, a range task the other 3, and every
+    frame is in every rendition."""
+    env = dict(cli_env_module, SPARKCAST_ROOT=tmp_path.as_uri())
+    src = library / "nested" / "lib-c.mp4"
+    res = sparkcast(env, "submit", str(src), "--ladder", LADDER, "--chunk-seconds", "1",
+                    "--segment-seconds", "1", "--master", "local[2]")
+    assert res.returncode == 0, res.stderr[-2000:]
+    stream = tmp_path / "streams" / "lib-c"
+    assert len(list((stream / "index").glob("*.json"))) == 9
+    for rendition in ("180p", "120p"):
+        assert joined_frames(stream, rendition, tmp_path) == frames_of(src)
+
+
 def test_list_files_give_paths_and_stream_ids(library: Path, spark, tmp_path: Path) -> None:
     (tmp_path / "list.txt").write_text(f"{library}/lib-a.mp4 alpha\n# comment\n"
                                        f"nested/lib-c.mp4\n")
