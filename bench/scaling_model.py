@@ -8,7 +8,7 @@ Measured fields (bench/measured_example.json) or is bench/library_yarn_scaling.p
 (mapped by Measured.from_measurement; the other costs from --defaults, the example).
 
 The job: application start; the driver's resume check of each video (serial); then
-concurrency() = max(2, min(64, 2 x cores)) driver threads take the videos longest first,
+concurrency() = max(2, min(MAX_VIDEOS, 2 x cores)) driver threads take the videos longest first,
 each video a chain with no global barrier: a Spark job of one ingest task (probe + plan +
 cut the first range_chunks chunks + copy the audio), a Spark job of range tasks
 (range_chunks chunks each) if there are more chunks, a Spark job of map tasks (audio
@@ -168,9 +168,13 @@ class Result:
         return self.speedup / (self.executors * self.cores)
 
 
-def concurrency(total_cores: int) -> int:
+# jobs/library.py: MAX_CONCURRENT_VIDEOS (not imported: the model runs without Spark)
+MAX_VIDEOS = 2048
+
+
+def concurrency(total_cores: int, cap: int = MAX_VIDEOS) -> int:
     """Videos in flight, as jobs/library.py: concurrency() (defaultParallelism = cores)."""
-    return max(2, min(64, 2 * total_cores))
+    return max(2, min(cap, 2 * total_cores))
 
 
 def mixed_library(n: int, seed: int = 0) -> list[float]:
@@ -208,21 +212,22 @@ class _Job:
 
 
 def simulate(library: Sequence[float], measured: Measured, executors: int, cores: int = 1, *,
-             seed: int = 0) -> Result:
+             seed: int = 0, max_videos: int = MAX_VIDEOS) -> Result:
     """Model the job on `executors` x `cores`; speed-up is vs 1 x 1."""
-    own = _run(library, measured, executors, cores, seed)
-    base = own if executors * cores == 1 else _run(library, measured, 1, 1, seed)
+    own = _run(library, measured, executors, cores, seed, max_videos)
+    base = own if executors * cores == 1 else _run(library, measured, 1, 1, seed, max_videos)
     wall, phases, charged, busy, ends = own
     return Result(executors, cores, wall, phases, charged, max(charged, key=charged.__getitem__),
                   base[0] / wall, busy / (executors * cores * wall), ends)
 
 
-def _run(library: Sequence[float], m: Measured, executors: int, cores: int, seed: int
+def _run(library: Sequence[float], m: Measured, executors: int, cores: int, seed: int,
+         max_videos: int = MAX_VIDEOS
          ) -> tuple[float, dict[str, float], dict[str, float], float, tuple[float, ...]]:
     if not library or min(library) <= 0 or executors < 1 or cores < 1:
         raise ValueError("need >= 1 video, all of positive duration, executors and cores >= 1")
     n, slots = len(library), executors * cores
-    threads = concurrency(slots)
+    threads = concurrency(slots, max_videos)
     queue = sorted(range(n), key=lambda i: -library[i])  # longest first
     rng = random.Random(seed)
     chains = {i: [[(c * (m.straggler_factor if rng.random() < m.straggler_p else 1.0), mb)
