@@ -74,6 +74,8 @@ def submit(cluster_env: dict[str, str], nn: str, root: str, executors: int,
             "--conf", f"spark.yarn.jars=local:{SPARK_HOME}/jars/*",
             "--conf", "spark.eventLog.enabled=true",
             "--conf", f"spark.eventLog.dir={event_dir.as_uri()}",
+            "--conf", "spark.eventLog.compress=false",
+            "--conf", "spark.eventLog.rolling.enabled=false",
             "--conf", "spark.dynamicAllocation.enabled=false"]
     t = time.monotonic()
     subprocess.run([str(REPO / "spark-submit.sh"), *opts, "transcode", f"{nn}/library/",
@@ -108,10 +110,10 @@ def main() -> None:
         client = InsecureClient(info.webhdfs, user="root")
         for path, _ in clips:
             client.upload(f"/library/{path.name}", str(path))
-        env = dict(os.environ, **cluster.env(), HADOOP_USER_NAME="root",
-                   SPARKCAST_HDFS_USER="root", SPARKCAST_WEBHDFS_URL=info.webhdfs,
-                   SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
-                   SPARKCAST_CONFIG=str(work / "none.toml"))
+        env = {**os.environ, **cluster.env(), "HADOOP_USER_NAME": "root",
+               "SPARKCAST_HDFS_USER": "root", "SPARKCAST_WEBHDFS_URL": info.webhdfs,
+               "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
+               "SPARKCAST_CONFIG": str(work / "none.toml")}
         walls, logs = {}, {}
         for n in (1, 2):
             client.makedirs(f"/root-{n}")
