@@ -44,6 +44,8 @@ def catalog_bytes(segments: Sequence[Segment]) -> bytes:
 
 
 def read_catalog(data: bytes) -> list[Segment]:
-    table = pq.read_table(io.BytesIO(data))
+    # An Arrow buffer, one thread: read from a Python file object with Arrow's thread pool,
+    # a short-lived CLI process may abort at exit (apache/arrow#34314, #50482).
+    table = pq.read_table(pa.BufferReader(data), use_threads=False)
     names = {f.name for f in fields(Segment)}
     return [Segment(**{k: v for k, v in row.items() if k in names}) for row in table.to_pylist()]

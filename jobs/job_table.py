@@ -55,7 +55,7 @@ def table_bytes(rows: Sequence[VideoRow]) -> bytes:
 def read_rows(data: bytes) -> list[VideoRow]:
     names = {f.name for f in fields(VideoRow)}
     rows = []
-    for r in pq.read_table(io.BytesIO(data)).to_pylist():
+    for r in pq.read_table(pa.BufferReader(data), use_threads=False).to_pylist():
         values = {k: v for k, v in r.items() if k in names}
         values["started"] = r["started"].timestamp()
         values["finished"] = r["finished"].timestamp()
