@@ -1,1 +1,2 @@
-"""Spark jobs (batch transcode, live) and the pure map/reduce steps they share."""
+"""Spark jobs (the library job over many videos, one ingested stream, live) and the steps
+they share: ingest tasks, map (ffmpeg per chunk), reduce (segments -> manifests)."""
