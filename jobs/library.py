@@ -165,17 +165,23 @@ def _input_url(video: VideoInput) -> str | None:
     return video.url if video.is_hdfs else None
 
 
-def _spark_run(job: _Job, tasks: Sequence, urls: Sequence[str | None], fn, where: str,
-               description: str) -> list:
+def _collect(job: _Job, rdd, description: str) -> list:
+    """rdd's results, as one Spark job named in the UI; _Cancelled once --fail-fast has
+    cancelled the job group (before it starts, or as the reason it failed)."""
     if job.cancel.is_set():
         raise _Cancelled()
     job.sc.setJobDescription(f"{description} [sparkcast job {job.job_id}]")
     try:
-        return with_files(job.sc, tasks, urls, where).map(fn).collect()
+        return rdd.collect()
     except Exception:
         if job.cancel.is_set():
             raise _Cancelled() from None
         raise
+
+
+def _spark_run(job: _Job, tasks: Sequence, urls: Sequence[str | None], fn, where: str,
+               description: str) -> list:
+    return _collect(job, with_files(job.sc, tasks, urls, where).map(fn), description)
 
 
 def _ingest(job: _Job, o: VideoOutcome) -> list[ChunkRecord]:
@@ -241,16 +247,8 @@ def _transcode(job: _Job, o: VideoOutcome, chunks: list[ChunkRecord],
             units.add(task_units(task))
             return result, time.monotonic() - started
 
-        job.sc.setJobDescription(f"transcode {o.video.stream_id}: {len(todo)} tasks "
-                                 f"[sparkcast job {job.job_id}]")
-        if job.cancel.is_set():
-            raise _Cancelled()
-        try:
-            results = with_inputs(job.sc, todo, job.storage).map(map_task).collect()
-        except Exception:
-            if job.cancel.is_set():
-                raise _Cancelled() from None
-            raise
+        results = _collect(job, with_inputs(job.sc, todo, job.storage).map(map_task),
+                           f"transcode {o.video.stream_id}: {len(todo)} tasks")
         for result, seconds in results:
             o.task_seconds += seconds
             if isinstance(result, Failure):
