@@ -38,6 +38,8 @@ Environment
                      must exist at the same path on every executor host
 
 Executors need Python 3.11 with ffmpeg-python, hdfs and pyarrow, and ffmpeg on PATH.
+Tasks write to HDFS through Spark's Hadoop client with build/sparkcast-spark-io.jar,
+built here on first use (deploy/spark-io/build.sh: needs javac) and shipped with --jars.
 
 Examples (docs/HADOOP.md)
   ./spark-submit.sh --master spark://master:7077 --executor-memory 1g \
@@ -67,6 +69,18 @@ done
 has_master=0
 cluster=0
 prev=""
+# Tasks write HDFS files through this jar (jobs/task_output.py): add it to any --jars.
+io_jar="$("$here/deploy/spark-io/build.sh" --print)"
+jars="$io_jar"
+kept=()
+for ((i = 0; i < ${#spark_opts[@]}; i++)); do
+  case "${spark_opts[i]}" in
+    --jars=*) jars="${spark_opts[i]#--jars=},$jars" ;;
+    --jars) jars="${spark_opts[i + 1]},$jars"; i=$((i + 1)) ;;
+    *) kept+=("${spark_opts[i]}") ;;
+  esac
+done
+spark_opts=(${kept[@]+"${kept[@]}"} --jars "$jars")
 for opt in "${spark_opts[@]+"${spark_opts[@]}"}"; do
   [[ "$opt" == "--master" || "$opt" == --master=* ]] && has_master=1
   if [[ "$opt" == --deploy-mode=cluster || ( "$prev" == --deploy-mode && "$opt" == cluster ) ]]; then

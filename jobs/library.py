@@ -49,6 +49,7 @@ from jobs.library_tasks import (
 from jobs.reduce import ReduceError, StreamOutputs, build_outputs
 from jobs.resume import completed_record, completion_json, resumable
 from jobs.task_input import Task, with_files, with_inputs
+from jobs.task_output import OutFile, TaskRun, run_tasks
 from jobs.transcode import JobOptions, clear_outputs, plan_tasks, run_task, task_units
 from jobs.transcode_map import AudioTask, StorageConfig
 
@@ -165,23 +166,24 @@ def _input_url(video: VideoInput) -> str | None:
     return video.url if video.is_hdfs else None
 
 
-def _collect(job: _Job, rdd, description: str) -> list:
-    """rdd's results, as one Spark job named in the UI; _Cancelled once --fail-fast has
+def _collect(job: _Job, run: Callable[[], list], description: str) -> list:
+    """run()'s results, as one Spark job named in the UI; _Cancelled once --fail-fast has
     cancelled the job group (before it starts, or as the reason it failed)."""
     if job.cancel.is_set():
         raise _Cancelled()
     job.sc.setJobDescription(f"{description} [sparkcast job {job.job_id}]")
     try:
-        return rdd.collect()
+        return run()
     except Exception:
         if job.cancel.is_set():
             raise _Cancelled() from None
         raise
 
 
-def _spark_run(job: _Job, tasks: Sequence, urls: Sequence[str | None], fn, where: str,
-               description: str) -> list:
-    return _collect(job, with_files(job.sc, tasks, urls, where).map(fn), description)
+def _spark_run(job: _Job, rdd, fn: Callable[[object], TaskRun], description: str) -> list:
+    """fn over rdd's elements on the executors, their files written (jobs/task_output.py)."""
+    return _collect(job, lambda: run_tasks(rdd, fn, job.storage.root_url,
+                                           job.storage_config.open), description)
 
 
 def _ingest(job: _Job, o: VideoOutcome) -> list[ChunkRecord]:
@@ -189,8 +191,8 @@ def _ingest(job: _Job, o: VideoOutcome) -> list[ChunkRecord]:
     v = o.video
     task = IngestTask(v, job.storage_config, job.options.chunk_seconds,
                       job.options.segment_seconds, job.options.range_chunks, job.attempts)
-    [result] = _spark_run(job, [task], [_input_url(v)],
-                          lambda p: ingest_video(p[0], p[1], _attempt()), v.url,
+    [result] = _spark_run(job, with_files(job.sc, [task], [_input_url(v)], v.url),
+                          lambda p: ingest_video(p[0], p[1], _attempt()),
                           f"ingest {v.stream_id}: probe, plan, cut")
     if isinstance(result, Failure):
         raise _VideoFailed(result.error)
@@ -198,8 +200,9 @@ def _ingest(job: _Job, o: VideoOutcome) -> list[ChunkRecord]:
     chunks = list(result.chunks)
     o.task_seconds += result.seconds
     if result.pending:
-        cuts = _spark_run(job, result.pending, [_input_url(v)] * len(result.pending),
-                          lambda p: cut_range(p[0], p[1], _attempt()), v.url,
+        cuts = _spark_run(job, with_files(job.sc, result.pending,
+                                          [_input_url(v)] * len(result.pending), v.url),
+                          lambda p: cut_range(p[0], p[1], _attempt()),
                           f"ingest {v.stream_id}: cut {len(result.pending)} more ranges")
         for cut in cuts:
             if isinstance(cut, Failure):
@@ -230,25 +233,24 @@ def _transcode(job: _Job, o: VideoOutcome, chunks: list[ChunkRecord],
         job.units_total += sum(task_units(t) for t in tasks)
     job.units_done.add(sum(task_units(t) for t in tasks if task_key(t) in done))
     if todo:
-        attempts, units, store_config = job.attempts, job.units_done, job.storage_config
+        attempts, units = job.attempts, job.units_done
         input_url = o.video.url
 
-        def map_task(pair) -> tuple[list[Segment] | Failure, float]:
+        def map_task(pair) -> TaskRun[tuple[list[Segment] | Failure, float]]:
             task, data = pair
             started = time.monotonic()
-            result = guarded(stream_of(task), input_url, "transcode", _attempt(), attempts,
-                             lambda: run_task(task, data))
+            result = yield from guarded(stream_of(task), input_url, "transcode", _attempt(),
+                                        attempts, run_task(task, data))
             if not isinstance(result, Failure):
                 # After the segments: "this task is done" for a re-submit after a crash.
-                layout = StreamLayout(stream_of(task))
-                store_config.open().write_text(
-                    layout.done_record(task_key(task)),
-                    "[" + ",".join(segment_to_json(s) for s in result) + "]")
+                yield OutFile(StreamLayout(stream_of(task)).done_record(task_key(task)),
+                              ("[" + ",".join(segment_to_json(s) for s in result) + "]")
+                              .encode())
             units.add(task_units(task))
             return result, time.monotonic() - started
 
-        results = _collect(job, with_inputs(job.sc, todo, job.storage).map(map_task),
-                           f"transcode {o.video.stream_id}: {len(todo)} tasks")
+        results = _spark_run(job, with_inputs(job.sc, todo, job.storage), map_task,
+                             f"transcode {o.video.stream_id}: {len(todo)} tasks")
         for result, seconds in results:
             o.task_seconds += seconds
             if isinstance(result, Failure):
@@ -288,6 +290,12 @@ def _process(job: _Job, o: VideoOutcome) -> None:
                 job.storage.delete(path)
             job.storage.delete(layout.catalog_dir, recursive=True)
         else:
+            # The earlier ingest's records and raw chunks go (source.json first: it says
+            # "ingested", and a re-submit trusts it); the outputs stay playable until the
+            # video's new ones replace them.
+            job.storage.delete(layout.source_record)
+            for folder in (layout.done_dir, layout.raw_dir, layout.index_dir):
+                job.storage.delete(folder, recursive=True)
             chunks, done = _ingest(job, o), {}
             job.storage.delete(layout.completion_record)
             clear_outputs(job.storage, v.stream_id)

@@ -3,10 +3,11 @@ cut them (a long video in several range tasks), copy its audio.
 
 A task gets its input's bytes from Spark's Hadoop client (an `hdfs://` input,
 read where its blocks are: jobs/task_input.py) or reads a local input in
-place. A bad input (corrupt, truncated, empty, no video) is not an exception:
-the task returns a `Failure` naming the file and what ffmpeg said, and the job
-goes on with the other videos. Anything else (storage down, a lost executor)
-raises, so Spark retries the task; on its last attempt it becomes a Failure too.
+place, and yields the files it makes (jobs/task_output.py writes them). A bad
+input (corrupt, truncated, empty, no video) is not an exception: the task
+returns a `Failure` naming the file and what ffmpeg said, and the job goes on
+with the other videos. Anything else (storage down, a lost executor) raises, so
+Spark retries the task; on its last attempt it becomes a Failure too.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TypeVar
@@ -34,6 +35,7 @@ from core.media.probe import MediaInfo, probe
 from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import StreamLayout
 from jobs.library_inputs import VideoInput
+from jobs.task_output import OutFile, TaskRun
 from jobs.transcode_map import StorageConfig
 
 T = TypeVar("T")
@@ -96,12 +98,12 @@ class Cut:
 
 
 def guarded(stream_id: str, source: str, stage: str, attempt: int, max_attempts: int,
-            fn: Callable[[], T]) -> T | Failure:
-    """fn(), with a bad input (MediaError, which names the file) or a failure on the last
-    attempt (named after `source`, the video's input) as a Failure; any other failure is
-    raised so Spark runs the task again."""
+            run: TaskRun[T]) -> TaskRun[T | Failure]:
+    """run's files and result, with a bad input (MediaError, which names the file) or a
+    failure on the last attempt (named after `source`, the video's input) as a Failure; any
+    other failure is raised so Spark runs the task again."""
     try:
-        return fn()
+        return (yield from run)
     except MediaError as exc:
         return Failure(stream_id, one_line(exc), stage)
     except Exception as exc:  # noqa: BLE001 - Spark retries; the last attempt reports it
@@ -135,35 +137,40 @@ def _probe(video: VideoInput, local: str) -> MediaInfo:
     return info
 
 
-def _cut(video: VideoInput, storage: StorageConfig, info: MediaInfo, grid: Grid,
-         plans: tuple[ChunkPlan, ...], local: str, workdir: str) -> tuple[ChunkRecord, ...]:
-    """Cut the plans' chunks of a local input, write them and their records to storage."""
-    store = storage.open()
+def _cut(video: VideoInput, info: MediaInfo, grid: Grid, plans: tuple[ChunkPlan, ...],
+         local: str, workdir: str, records: list[ChunkRecord]) -> Iterator[OutFile]:
+    """Cut the plans' chunks of a local input: yields each raw chunk and its record,
+    appends the records to `records`."""
     layout = StreamLayout(video.stream_id)
     ext = raw_extension(info.video.codec)
     at_local = MediaInfo(local, info.format_name, info.duration, info.video, info.audio)
-    records = []
     for plan in plans:
         try:
             chunk_file, skip, _ = cut_chunk(at_local, plan, workdir, ext)
         except MediaError as exc:
             raise MediaError(video.url, exc.detail) from exc
         raw_path = layout.raw_chunk(plan.seq, ext)
-        store.put_file(chunk_file, raw_path)
+        yield OutFile(raw_path, _read(chunk_file))
         record = chunk_record(video.stream_id, plan, grid, raw_path, skip,
                               os.path.getsize(chunk_file))
-        store.write_text(layout.index_record(plan.seq), record.to_json())
+        yield OutFile(layout.index_record(plan.seq), record.to_json().encode())
         os.unlink(chunk_file)
         records.append(record)
-    return tuple(records)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
-                 ) -> Ingested | Failure:
-    """Probe, plan and cut the first range of one video, and copy its audio."""
-    def work() -> Ingested:
+                 ) -> TaskRun[Ingested | Failure]:
+    """Probe, plan and cut the first range of one video, and copy its audio. The driver has
+    removed the video's earlier raw chunks and records."""
+    def work() -> TaskRun[Ingested]:
         started = time.monotonic()
         video = task.video
+        layout = StreamLayout(video.stream_id)
         with tempfile.TemporaryDirectory(prefix="sparkcast-ingest-") as workdir:
             local = _local_input(video, data, workdir)
             info = _probe(video, local)
@@ -171,23 +178,15 @@ def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
                              task.chunk_seconds)
             plans = tuple(plan_chunks(info.video.frame_times, info.video.keyframes,
                                       1 / float(info.video.frame_rate), grid))
-            store = task.storage.open()
-            layout = StreamLayout(video.stream_id)
-            # This video's earlier raw chunks and records go; its outputs stay playable
-            # until the driver replaces them.
-            # (source.json goes first: it says "ingested", and a re-submit trusts it.)
-            store.delete(layout.source_record)
-            store.delete(layout.done_dir, recursive=True)
-            store.delete(layout.raw_dir, recursive=True)
-            store.delete(layout.index_dir, recursive=True)
             audio_path = None
             if info.audio is not None:
                 local_audio = os.path.join(workdir, "audio.mka")
                 run(audio_args(local, local_audio), source=video.url)
                 audio_path = layout.raw_audio("mka")
-                store.put_file(local_audio, audio_path)
-            first = plans[:task.range_chunks]
-            chunks = _cut(video, task.storage, info, grid, first, local, workdir)
+                yield OutFile(audio_path, _read(local_audio))
+            chunks: list[ChunkRecord] = []
+            yield from _cut(video, info, grid, plans[:task.range_chunks], local, workdir,
+                            chunks)
             pending = tuple(
                 CutTask(video, task.storage, info, grid, plans[i:i + task.range_chunks],
                         task.max_attempts)
@@ -196,20 +195,21 @@ def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
                                    sum(p.segments for p in plans))
             source = replace(source, input=video.url, input_bytes=video.bytes,
                              input_mtime=video.mtime)
-        return Ingested(source, chunks, pending, time.monotonic() - started)
+        return Ingested(source, tuple(chunks), pending, time.monotonic() - started)
 
-    return guarded(task.video.stream_id, task.url, "ingest", attempt, task.max_attempts,
-                   work)
+    return (yield from guarded(task.video.stream_id, task.url, "ingest", attempt,
+                               task.max_attempts, work()))
 
 
-def cut_range(task: CutTask, data: bytes | None, attempt: int = 0) -> Cut | Failure:
-    def work() -> Cut:
+def cut_range(task: CutTask, data: bytes | None, attempt: int = 0) -> TaskRun[Cut | Failure]:
+    def work() -> TaskRun[Cut]:
         started = time.monotonic()
+        chunks: list[ChunkRecord] = []
         with tempfile.TemporaryDirectory(prefix="sparkcast-cut-") as workdir:
             local = _local_input(task.video, data, workdir)
-            chunks = _cut(task.video, task.storage, task.info, task.grid, task.plans, local,
-                          workdir)
-        return Cut(task.video.stream_id, chunks, time.monotonic() - started)
+            yield from _cut(task.video, task.info, task.grid, task.plans, local, workdir,
+                            chunks)
+        return Cut(task.video.stream_id, tuple(chunks), time.monotonic() - started)
 
-    return guarded(task.video.stream_id, task.url, "ingest", attempt, task.max_attempts,
-                   work)
+    return (yield from guarded(task.video.stream_id, task.url, "ingest", attempt,
+                               task.max_attempts, work()))

@@ -30,6 +30,7 @@ from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import all_index_dirs, live_checkpoint_dir, streams_dir
 from jobs.catalog import catalog_bytes, read_catalog
 from jobs.live_reduce import LiveState, build_live_presentation, manifest_files, new_state
+from jobs.task_output import run_tasks
 from jobs.transcode import JobOptions, plan_tasks, run_task
 from jobs.transcode_map import StorageConfig
 from manifest.presentation import Event
@@ -189,8 +190,9 @@ class LiveJob:
                 renditions = job.renditions_from(st.source)
                 tasks += plan_tasks(st.source, sorted(recs, key=lambda c: c.seq), renditions,
                                     job, self.storage_config)
-        segments = (sc.parallelize(tasks, numSlices=max(1, len(tasks))).flatMap(run_task)
-                    .collect() if tasks else [])
+        segments = [s for segs in run_tasks(
+            sc.parallelize(tasks, numSlices=max(1, len(tasks))), run_task,
+            self.storage.root_url, self.storage_config.open) for s in segs] if tasks else []
         with self.lock:
             for stream_id, recs in by_stream.items():
                 st = self._stream(stream_id)

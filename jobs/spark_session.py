@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+
+from hdfs_layout import StorageError
+from jobs.task_output import jar_conf
+
+log = logging.getLogger(__name__)
 
 LOCAL_DRIVER_JVM = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 
@@ -27,6 +33,7 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         # dict and the builder's master would override spark-submit's --master and --conf.
         SparkContext._ensure_initialized()
     conf = SparkConf()
+    extra = dict(extra_conf or {})
     builder = SparkSession.builder.appName(app_name)
     if not conf.contains("spark.master"):
         builder = builder.master(master or "local[*]")
@@ -48,7 +55,14 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         # burned ~1.6 cores for the first ~30 s of a live job, while the first chunks
         # waited (docs/BENCHMARKS.md, "Live latency").
         defaults["spark.driver.extraJavaOptions"] = LOCAL_DRIVER_JVM
-    for key, value in {**defaults, **(extra_conf or {})}.items():
+    if not conf.contains("spark.master"):
+        # Tasks write HDFS files through this jar (jobs/task_output.py); spark-submit.sh
+        # passes it with --jars.
+        try:
+            defaults["spark.jars"] = jar_conf(extra.pop("spark.jars", None))
+        except StorageError as exc:
+            log.warning("%s; jobs on an hdfs:// root cannot write", exc)
+    for key, value in {**defaults, **extra}.items():
         if not conf.contains(key):
             builder = builder.config(key, value)
     spark = builder.getOrCreate()

@@ -24,6 +24,7 @@ from core.segments import Segment
 from hdfs_layout import Storage, StreamLayout
 from jobs.reduce import StreamOutputs, build_outputs
 from jobs.task_input import Task, with_inputs
+from jobs.task_output import TaskRun, run_tasks
 from jobs.transcode_map import (
     AudioTask,
     StorageConfig,
@@ -98,8 +99,8 @@ def plan_tasks(source: SourceRecord, chunks: list[ChunkRecord], renditions: tupl
     return tasks
 
 
-def run_task(task: Task, data: bytes | None = None) -> list[Segment]:
-    """Run one map task; `data` is its raw input when Spark read it (see jobs.task_input)."""
+def run_task(task: Task, data: bytes | None = None) -> TaskRun[list[Segment]]:
+    """One map task; `data` is its raw input when Spark read it (see jobs.task_input)."""
     if isinstance(task, AudioTask):
         return transcode_audio(task, data)
     return transcode_video(task, data)
@@ -110,27 +111,20 @@ def task_units(task: Task) -> int:
     return 0 if isinstance(task, AudioTask) else len(task.renditions)
 
 
-def transform(spark, storage: Storage, source: SourceRecord, tasks: list[Task],
-              audio: AudioCodec, progress: Callable[[int, int], None] | None = None
-              ) -> StreamOutputs:
+def transform(spark, storage: Storage, storage_config: StorageConfig, source: SourceRecord,
+              tasks: list[Task], audio: AudioCodec,
+              progress: Callable[[int, int], None] | None = None) -> StreamOutputs:
     """Run the map tasks on Spark, then reduce the stream's segments to its outputs."""
     sc = spark.sparkContext
     done = sc.accumulator(0)
     total = sum(task_units(t) for t in tasks)
 
-    def map_task(task_and_input: tuple[Task, bytes | None]) -> list[Segment]:
+    def map_task(task_and_input: tuple[Task, bytes | None]) -> TaskRun[list[Segment]]:
         task, data = task_and_input
-        segments = run_task(task, data)
+        segments = yield from run_task(task, data)
         done.add(task_units(task))
         return segments
 
-    rdd = (
-        with_inputs(sc, tasks, storage)
-        .flatMap(map_task)
-        .map(lambda s: (s.stream_id, s))
-        .groupByKey()
-        .mapValues(lambda segs: build_outputs(source, list(segs), audio))
-    )
     stop = threading.Event()
     watcher = None
     if progress:
@@ -141,14 +135,15 @@ def transform(spark, storage: Storage, source: SourceRecord, tasks: list[Task],
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
     try:
-        results = rdd.collect()
+        results = run_tasks(with_inputs(sc, tasks, storage), map_task, storage.root_url,
+                            storage_config.open)
     finally:
         stop.set()
         if watcher:
             watcher.join()
     if progress:
         progress(total, total)
-    return results[0][1]
+    return build_outputs(source, [s for segments in results for s in segments], audio)
 
 
 # load ---------------------------------------------------------------------------------------
@@ -177,7 +172,8 @@ def run_job(spark, storage: Storage, storage_config: StorageConfig, stream_id: s
     renditions = options.renditions_from(source)
     tasks = plan_tasks(source, chunks, renditions, options, storage_config)
     clear_outputs(storage, stream_id)
-    outputs = transform(spark, storage, source, tasks, options.audio, progress)
+    outputs = transform(spark, storage, storage_config, source, tasks, options.audio,
+                        progress)
     load(storage, outputs)
     return JobSummary(stream_id, source.duration, renditions, outputs.segments,
                       outputs.segment_bytes,

@@ -1,8 +1,9 @@
 """The map step: one task transcodes one raw chunk (or the stream's audio) to segments.
 
-Runs on Spark executors. A task takes a plain, picklable task value and
-returns the Segment values it wrote. Re-running a task rewrites the same bytes
-to the same names, so retries and speculative copies are harmless.
+Runs on Spark executors. A task takes a plain, picklable task value, yields
+its segment files and returns the Segment values it made (jobs/task_output.py
+writes the files). Re-running a task rewrites the same bytes to the same
+names, so retries and speculative copies are harmless.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import posixpath
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from core.codecs import AudioCodec, VideoCodec
@@ -21,6 +23,7 @@ from core.segments import Packaged, PackagingError, Segment, package, sha1
 from hdfs_layout import Storage, StreamLayout, open_storage
 from hdfs_layout.layout import AUDIO
 from jobs.encode import audio_args, video_args
+from jobs.task_output import OutFile, TaskRun
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,11 @@ class AudioTask:
     codec: AudioCodec
 
 
-def _write(storage: Storage, layout: StreamLayout, name: str, packaged: Packaged,
-           first_number: int) -> None:
-    storage.write(layout.init_segment(name), packaged.init)
+def _files(layout: StreamLayout, name: str, packaged: Packaged, first_number: int
+           ) -> Iterator[OutFile]:
+    yield OutFile(layout.init_segment(name), packaged.init)
     for i, fragment in enumerate(packaged.fragments):
-        storage.write(layout.media_segment(name, first_number + i), fragment)
+        yield OutFile(layout.media_segment(name, first_number + i), fragment)
 
 
 def _input_file(storage: Storage, path: str, workdir: str, data: bytes | None) -> str:
@@ -75,7 +78,7 @@ def _input_file(storage: Storage, path: str, workdir: str, data: bytes | None) -
     return local
 
 
-def transcode_video(task: VideoTask, data: bytes | None = None) -> list[Segment]:
+def transcode_video(task: VideoTask, data: bytes | None = None) -> TaskRun[list[Segment]]:
     """Encode one chunk to every rendition of the task (`data`: the raw chunk's bytes when
     Spark read them, else fetched from storage). Raises MediaError naming the chunk."""
     chunk, grid = task.chunk, task.grid
@@ -99,7 +102,7 @@ def transcode_video(task: VideoTask, data: bytes | None = None) -> list[Segment]
             if len(packaged.fragments) != expected:
                 raise MediaError(where, f"{len(packaged.fragments)} segments, expected {expected}"
                                  " (the chunk did not decode to all its frames)")
-            _write(storage, layout, rendition.name, packaged, first)
+            yield from _files(layout, rendition.name, packaged, first)
             init_hash = sha1(packaged.init)
             segments += [
                 Segment(chunk.stream_id, rendition.name, first + i, t.decode_time, t.duration,
@@ -111,7 +114,7 @@ def transcode_video(task: VideoTask, data: bytes | None = None) -> list[Segment]
     return segments
 
 
-def transcode_audio(task: AudioTask, data: bytes | None = None) -> list[Segment]:
+def transcode_audio(task: AudioTask, data: bytes | None = None) -> TaskRun[list[Segment]]:
     """Encode the stream's whole audio once (`data` as for transcode_video); raises
     MediaError naming the audio file."""
     storage = task.storage.open()
@@ -127,7 +130,7 @@ def transcode_audio(task: AudioTask, data: bytes | None = None) -> list[Segment]
         packaged = package(data, 0, 0)
     except PackagingError as exc:
         raise MediaError(storage.url(task.raw), str(exc)) from exc
-    _write(storage, layout, AUDIO, packaged, 0)
+    yield from _files(layout, AUDIO, packaged, 0)
     init_hash = sha1(packaged.init)
     return [
         Segment(task.stream_id, AUDIO, i, t.decode_time, t.duration, packaged.track.timescale,

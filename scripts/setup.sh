@@ -4,6 +4,7 @@
 #   pip:   the project (editable) with its test and MySQL extras
 #   npm:   the player's pinned front-end libraries (player/package-lock.json)
 #   Maven: the Hadoop mini cluster used by the tests (deploy/hadoop)
+#   javac: the Hadoop OutputFormat of the Spark jobs (deploy/spark-io)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
@@ -41,6 +42,8 @@ if [[ -f player/package-lock.json ]]; then
   (cd player && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# The OutputFormat Spark tasks write HDFS files through (jobs/task_output.py).
+deploy/spark-io/build.sh
 if [[ -x deploy/hadoop/build.sh ]]; then
   deploy/hadoop/build.sh
 fi

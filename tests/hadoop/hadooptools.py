@@ -139,13 +139,23 @@ def app_id(event_log: Path) -> str:
 
 def stage_tasks(event_log: Path) -> list[tuple[str, int, str]]:
     """(Spark job description, stage id, locality) of every finished task; the library
-    job describes its jobs as "ingest <video>: ...", "transcode <video>: ..."."""
+    job describes its jobs as "ingest <video>: ...", "transcode <video>: ...".
+
+    A write through Spark (jobs/task_output.py) puts one cheap record first, which PySpark
+    computes once more to check it is a pair ("take at SerDeUtil"): neither is a task of
+    the job, so both are left out."""
     events = spark_events(event_log)
-    described = {e["Stage Info"]["Stage ID"]:
-                 (e.get("Properties") or {}).get("spark.job.description", "")
-                 for e in events if e["Event"] == "SparkListenerStageSubmitted"}
-    return [(described.get(e["Stage ID"], ""), e["Stage ID"], e["Task Info"]["Locality"])
-            for e in events if e["Event"] == "SparkListenerTaskEnd"]
+    stages = {e["Stage Info"]["Stage ID"]: e for e in events
+              if e["Event"] == "SparkListenerStageSubmitted"}
+
+    def head(e: dict) -> bool:
+        name = stages.get(e["Stage ID"], {}).get("Stage Info", {}).get("Stage Name", "")
+        return "SerDeUtil" in name or ("SparkHadoopWriter" in name
+                                       and e["Task Info"]["Index"] == 0)
+
+    return [((stages.get(e["Stage ID"], {}).get("Properties") or {})
+             .get("spark.job.description", ""), e["Stage ID"], e["Task Info"]["Locality"])
+            for e in events if e["Event"] == "SparkListenerTaskEnd" and not head(e)]
 
 
 # comparing outputs --------------------------------------------------------------------------

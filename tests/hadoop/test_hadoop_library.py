@@ -44,6 +44,12 @@ GOOD = [
 BAD = ("lib-corrupt", "lib-empty")
 CHUNK_SECONDS = "4"
 MPD_NS = "{urn:mpeg:dash:schema:mpd:2011}"
+# WebHDFS closed to the executors (every HTTP request of theirs goes to a dead proxy), as on
+# clusters where it is off or firewalled: their HDFS reads and writes must go through
+# Spark's own Hadoop client.
+NO_WEBHDFS_ON_EXECUTORS = [
+    arg for name in ("http_proxy", "HTTP_PROXY")
+    for arg in ("--conf", f"spark.executorEnv.{name}=http://127.0.0.1:9")]
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ def frames_of(path: Path) -> int:
 def submit(hadoop: Hadoop, root: str, inputs: str, work: Path, *opts: str,
            cluster: bool = True, timeout: float = 900) -> Submit:
     events = work / f"events-{time.monotonic_ns()}"
-    spark_opts = yarn_opts(events)
+    spark_opts = yarn_opts(events) + NO_WEBHDFS_ON_EXECUTORS
     if cluster:
         spark_opts[spark_opts.index("client")] = "cluster"
         spark_opts += ["--driver-memory", "512m"]
