@@ -48,10 +48,10 @@ from jobs.library_tasks import (
 )
 from jobs.reduce import ReduceError, StreamOutputs, build_outputs
 from jobs.resume import completed_record, completion_json, resumable
-from jobs.task_input import Task, with_files, with_inputs
+from jobs.task_input import with_files, with_inputs
 from jobs.task_output import OutFile, TaskRun, run_tasks
 from jobs.transcode import JobOptions, clear_outputs, plan_tasks, run_task, task_units
-from jobs.transcode_map import AudioTask, StorageConfig
+from jobs.transcode_map import AudioTask, StorageConfig, Task
 
 CANCELLED = "cancelled"
 # Driver threads (one per video in flight): 2 per executor core, so cores stay busy
@@ -201,7 +201,8 @@ def _ingest(job: _Job, o: VideoOutcome) -> list[ChunkRecord]:
     o.task_seconds += result.seconds
     if result.pending:
         cuts = _spark_run(job, with_files(job.sc, result.pending,
-                                          [_input_url(v)] * len(result.pending), v.url),
+                                          [_input_url(v)] * len(result.pending), v.url,
+                                          [t.ranges for t in result.pending]),
                           lambda p: cut_range(p[0], p[1], _attempt()),
                           f"ingest {v.stream_id}: cut {len(result.pending)} more ranges")
         for cut in cuts:

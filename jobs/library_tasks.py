@@ -23,6 +23,7 @@ from typing import TypeVar
 from core.chunking import ChunkPlan, plan_chunks
 from core.errors import one_line
 from core.grid import Grid, plan_grid
+from core.media.byte_ranges import Ranges, cut_ranges, top_level_boxes
 from core.media.cutting import (
     audio_args,
     chunk_record,
@@ -35,6 +36,7 @@ from core.media.probe import MediaInfo, probe
 from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import StreamLayout
 from jobs.library_inputs import VideoInput
+from jobs.task_input import Blocks, save_blocks
 from jobs.task_output import OutFile, TaskRun
 from jobs.transcode_map import StorageConfig
 
@@ -74,6 +76,7 @@ class CutTask:
     grid: Grid
     plans: tuple[ChunkPlan, ...]
     max_attempts: int = 1
+    ranges: Ranges | None = None  # the input's bytes it needs, when not all of them
 
     @property
     def url(self) -> str:
@@ -112,13 +115,11 @@ def guarded(stream_id: str, source: str, stage: str, attempt: int, max_attempts:
         return Failure(stream_id, f"{source}: {one_line(exc)}", stage)
 
 
-def _local_input(video: VideoInput, data: bytes | None, workdir: str) -> str:
-    """A local file holding the input: the bytes Spark read, or the local file itself."""
+def _local_input(video: VideoInput, data: Blocks | None, workdir: str) -> str:
+    """A local file holding the input: the blocks Spark read, or the local file itself."""
     if data is not None:
-        path = os.path.join(workdir, "input" + os.path.splitext(video.url)[1])
-        with open(path, "wb") as f:
-            f.write(data)
-        return path
+        return save_blocks(data, os.path.join(workdir, "input" + os.path.splitext(video.url)[1]),
+                           size=video.bytes)
     path = video.local_path
     if path is None:
         raise MediaError(video.url, "not a local file and Spark did not read it")
@@ -163,7 +164,7 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
+def ingest_video(task: IngestTask, data: Blocks | None, attempt: int = 0
                  ) -> TaskRun[Ingested | Failure]:
     """Probe, plan and cut the first range of one video, and copy its audio. The driver has
     removed the video's earlier raw chunks and records."""
@@ -187,9 +188,14 @@ def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
             chunks: list[ChunkRecord] = []
             yield from _cut(video, info, grid, plans[:task.range_chunks], local, workdir,
                             chunks)
+            # Range tasks of an input Spark reads need only their frames' bytes (an MP4's);
+            # the frames' positions stay here.
+            boxes = top_level_boxes(local) if data is not None else None
+            bare = replace(info, video=replace(info.video, frame_spans=()))
             pending = tuple(
-                CutTask(video, task.storage, info, grid, plans[i:i + task.range_chunks],
-                        task.max_attempts)
+                CutTask(video, task.storage, bare, grid, plans[i:i + task.range_chunks],
+                        task.max_attempts,
+                        cut_ranges(info, plans[i:i + task.range_chunks], boxes, video.bytes))
                 for i in range(task.range_chunks, len(plans), task.range_chunks))
             source = source_record(video.stream_id, info, grid, audio_path,
                                    sum(p.segments for p in plans))
@@ -201,7 +207,7 @@ def ingest_video(task: IngestTask, data: bytes | None, attempt: int = 0
                                task.max_attempts, work()))
 
 
-def cut_range(task: CutTask, data: bytes | None, attempt: int = 0) -> TaskRun[Cut | Failure]:
+def cut_range(task: CutTask, data: Blocks | None, attempt: int = 0) -> TaskRun[Cut | Failure]:
     def work() -> TaskRun[Cut]:
         started = time.monotonic()
         chunks: list[ChunkRecord] = []

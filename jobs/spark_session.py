@@ -45,10 +45,6 @@ def get_session(app_name: str, master: str | None = None, extra_conf: dict[str, 
         # The library job runs several videos' Spark jobs at once, each from its own
         # thread and pool (jobs/library.py): fair sharing interleaves their tasks.
         "spark.scheduler.mode": "FAIR",
-        # sc.binaryFiles (CombineFileInputFormat) gives a file smaller than this "cost of
-        # opening a file" (4 MB by default) a split with no locations; at 0 every raw
-        # chunk's split names the hosts of its HDFS blocks (jobs/task_input.py).
-        "spark.files.openCostInBytes": "0",
     }
     if not conf.contains("spark.master") and (master or "local").startswith("local"):
         # The local JVM only schedules: the work is ffmpeg's. Its C2 JIT and parallel GC

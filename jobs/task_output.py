@@ -16,6 +16,7 @@ element of an RDD:
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 OUTPUT_FORMAT = "sparkcast.io.NamedFileOutputFormat"
+_IO_ERROR = re.compile(r"sparkcast-io: ([^\n]+)")
 _ROOT = Path(__file__).resolve().parents[1]
 JAR = _ROOT / "build" / "sparkcast-spark-io.jar"
 _BUILD = _ROOT / "deploy" / "spark-io" / "build.sh"
@@ -96,7 +98,11 @@ def run_tasks(rdd, fn: Callable[[T], TaskRun[R]], root_url: str,
             for item in items:
                 yield write_each(storage, fn(item))
 
-        return rdd.mapPartitions(direct).collect()
+        try:
+            return rdd.mapPartitions(direct).collect()
+        except Py4JJavaError as exc:
+            _raise_io_failure(exc)
+            raise
 
     results = rdd.context.accumulator([], _Results())
     root = root_url.rstrip("/")
@@ -122,6 +128,7 @@ def run_tasks(rdd, fn: Callable[[T], TaskRun[R]], root_url: str,
             root, OUTPUT_FORMAT, keyClass="org.apache.hadoop.io.Text",
             valueClass="org.apache.hadoop.io.BytesWritable")
     except Py4JJavaError as exc:
+        _raise_io_failure(exc)
         if "ClassNotFoundException" in str(exc.java_exception):
             raise StorageError(
                 f"Spark cannot load {OUTPUT_FORMAT}: put {JAR} on its class path "
@@ -137,3 +144,10 @@ def jar_conf(extra: str | None) -> str:
     listed = [j for j in (extra or "").split(",") if j]
     return ",".join(listed + ([jar] if jar not in listed else []))
 
+
+def _raise_io_failure(exc: Py4JJavaError) -> None:
+    """A StorageError naming the file when Spark gave up on a task because the Hadoop client
+    could not read or write it (deploy/spark-io marks those messages); else nothing."""
+    found = _IO_ERROR.search(str(exc))
+    if found:
+        raise StorageError(found.group(1).strip()) from exc

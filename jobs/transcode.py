@@ -23,11 +23,12 @@ from core.records import ChunkRecord, RecordError, SourceRecord
 from core.segments import Segment
 from hdfs_layout import Storage, StreamLayout
 from jobs.reduce import StreamOutputs, build_outputs
-from jobs.task_input import Task, with_inputs
+from jobs.task_input import Blocks, with_inputs
 from jobs.task_output import TaskRun, run_tasks
 from jobs.transcode_map import (
     AudioTask,
     StorageConfig,
+    Task,
     VideoTask,
     transcode_audio,
     transcode_video,
@@ -99,7 +100,7 @@ def plan_tasks(source: SourceRecord, chunks: list[ChunkRecord], renditions: tupl
     return tasks
 
 
-def run_task(task: Task, data: bytes | None = None) -> TaskRun[list[Segment]]:
+def run_task(task: Task, data: Blocks | None = None) -> TaskRun[list[Segment]]:
     """One map task; `data` is its raw input when Spark read it (see jobs.task_input)."""
     if isinstance(task, AudioTask):
         return transcode_audio(task, data)
@@ -119,7 +120,7 @@ def transform(spark, storage: Storage, storage_config: StorageConfig, source: So
     done = sc.accumulator(0)
     total = sum(task_units(t) for t in tasks)
 
-    def map_task(task_and_input: tuple[Task, bytes | None]) -> TaskRun[list[Segment]]:
+    def map_task(task_and_input: tuple[Task, Blocks | None]) -> TaskRun[list[Segment]]:
         task, data = task_and_input
         segments = yield from run_task(task, data)
         done.add(task_units(task))

@@ -23,6 +23,7 @@ from core.segments import Packaged, PackagingError, Segment, package, sha1
 from hdfs_layout import Storage, StreamLayout, open_storage
 from hdfs_layout.layout import AUDIO
 from jobs.encode import audio_args, video_args
+from jobs.task_input import Blocks, save_blocks
 from jobs.task_output import OutFile, TaskRun
 
 
@@ -68,17 +69,14 @@ def _files(layout: StreamLayout, name: str, packaged: Packaged, first_number: in
         yield OutFile(layout.media_segment(name, first_number + i), fragment)
 
 
-def _input_file(storage: Storage, path: str, workdir: str, data: bytes | None) -> str:
-    """A local file holding the raw input: the bytes Spark read for the task, or fetched."""
+def _input_file(storage: Storage, path: str, workdir: str, data: Blocks | None) -> str:
+    """A local file holding the raw input: the blocks Spark read for the task, or fetched."""
     if data is None:
         return storage.fetch(path, workdir)
-    local = os.path.join(workdir, posixpath.basename(path))
-    with open(local, "wb") as f:
-        f.write(data)
-    return local
+    return save_blocks(data, os.path.join(workdir, posixpath.basename(path)))
 
 
-def transcode_video(task: VideoTask, data: bytes | None = None) -> TaskRun[list[Segment]]:
+def transcode_video(task: VideoTask, data: Blocks | None = None) -> TaskRun[list[Segment]]:
     """Encode one chunk to every rendition of the task (`data`: the raw chunk's bytes when
     Spark read them, else fetched from storage). Raises MediaError naming the chunk."""
     chunk, grid = task.chunk, task.grid
@@ -114,7 +112,7 @@ def transcode_video(task: VideoTask, data: bytes | None = None) -> TaskRun[list[
     return segments
 
 
-def transcode_audio(task: AudioTask, data: bytes | None = None) -> TaskRun[list[Segment]]:
+def transcode_audio(task: AudioTask, data: Blocks | None = None) -> TaskRun[list[Segment]]:
     """Encode the stream's whole audio once (`data` as for transcode_video); raises
     MediaError naming the audio file."""
     storage = task.storage.open()
@@ -137,3 +135,6 @@ def transcode_audio(task: AudioTask, data: bytes | None = None) -> TaskRun[list[
                 len(frag), -1, 0, init_hash, packaged.track.codec)
         for i, (t, frag) in enumerate(zip(packaged.timings, packaged.fragments, strict=True))
     ]
+
+
+Task = VideoTask | AudioTask

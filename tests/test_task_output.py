@@ -89,3 +89,69 @@ def test_the_output_format_refuses_a_key_that_is_not_a_url(spark, tmp_path: Path
     with pytest.raises(Py4JJavaError, match="output key is not a full URL: streams/x/out"):
         rdd.saveAsNewAPIHadoopFile(tmp_path.as_uri(), OUTPUT_FORMAT, keyClass=TEXT,
                                    valueClass=BYTES)
+
+
+def test_with_files_streams_a_file_in_blocks_in_order(spark, tmp_path: Path) -> None:
+    """Spark's Hadoop client hands a task its file block by block (no 2 GB limit, one block
+    in memory): here a 2.5 MB file in 1 MB blocks, an empty file, and the big file again."""
+    from jobs.task_input import save_blocks, with_files
+
+    data = bytes(range(256)) * 10_000  # 2,560,000 bytes
+    (tmp_path / "big.bin").write_bytes(data)
+    (tmp_path / "empty.bin").write_bytes(b"")
+    urls = [(tmp_path / "big.bin").as_uri(), (tmp_path / "empty.bin").as_uri(),
+            (tmp_path / "big.bin").as_uri()]
+    rdd = with_files(spark.sparkContext, ["a", "b", "c"], urls, "test", block_bytes=1 << 20)
+    out = str(tmp_path / "copy-{}.bin")
+
+    def look(pair):
+        item, blocks = pair
+        if blocks is None:
+            return item, None, None
+        blocks = list(blocks)
+        return item, [(o, len(b)) for o, b in blocks], save_blocks(iter(blocks),
+                                                                   out.format(item))
+
+    got = rdd.map(look).collect()
+    whole = [(0, 1 << 20), (1 << 20, 1 << 20), (2 << 20, 2_560_000 - (2 << 20))]
+    assert got == [("a", whole, out.format("a")), ("b", [], out.format("b")),
+                   ("c", whole, out.format("c"))]
+    assert Path(out.format("a")).read_bytes() == data
+    assert Path(out.format("b")).read_bytes() == b""
+    assert with_files(spark.sparkContext, ["x"], [None], "test").collect() == [("x", None)]
+    with pytest.raises(ValueError):
+        with_files(spark.sparkContext, ["x", "y"], [urls[0], None], "test")
+
+
+def test_with_files_names_a_missing_input(spark, tmp_path: Path) -> None:
+    from hdfs_layout import StorageError
+    from jobs.task_input import with_files
+
+    with pytest.raises(StorageError, match=r"^the-input: .*does not exist"):
+        with_files(spark.sparkContext, ["a"], [(tmp_path / "nope.mp4").as_uri()], "the-input")
+
+
+def test_with_files_reads_only_the_ranges_asked_for(spark, tmp_path: Path) -> None:
+    from jobs.task_input import save_blocks, with_files
+
+    data = bytes(range(256)) * 10_000
+    (tmp_path / "big.bin").write_bytes(data)
+    ranges = ((0, 100), (1_000_000, 1_500_000), (2_559_990, 50))  # the last one is cut short
+    rdd = with_files(spark.sparkContext, ["a"], [(tmp_path / "big.bin").as_uri()], "test",
+                     ranges=[ranges], block_bytes=1 << 20)
+    out = str(tmp_path / "copy.bin")
+
+    def look(pair):
+        _, blocks = pair
+        blocks = list(blocks)
+        save_blocks(iter(blocks), out, size=len(data))
+        return [(o, len(b)) for o, b in blocks]
+
+    assert rdd.map(look).collect() == [[(0, 100), (1_000_000, 1 << 20),
+                                         (1_000_000 + (1 << 20), 1_500_000 - (1 << 20)),
+                                         (2_559_990, 10)]]
+    copy = Path(out).read_bytes()
+    assert len(copy) == len(data)
+    for start, length in ranges:
+        assert copy[start:start + length] == data[start:start + length]
+    assert copy[100:1_000_000] == bytes(999_900)  # never read: a hole

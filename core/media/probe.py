@@ -19,6 +19,9 @@ class VideoInfo:
     # Presentation times (s) of every frame in display order, and which are keyframes.
     frame_times: tuple[float, ...]
     keyframes: tuple[int, ...]
+    # Where each frame's packet is in the file, (byte offset, size) in display order; ()
+    # when the container does not say (core/media/byte_ranges.py).
+    frame_spans: tuple[tuple[int, int], ...] = ()
 
     @property
     def frames(self) -> int:
@@ -55,7 +58,7 @@ def packets_args(path: str) -> list[str]:
     # Packets, not frames: listing them needs no decoding, so probing a long file is cheap.
     return [
         FFPROBE, "-v", "error", "-select_streams", "v:0",
-        "-show_entries", "packet=pts_time,dts_time,flags", "-of", "json", path,
+        "-show_entries", "packet=pts_time,dts_time,flags,pos,size", "-of", "json", path,
     ]
 
 
@@ -112,6 +115,24 @@ def parse_packets(doc: dict) -> tuple[tuple[float, ...], tuple[int, ...]]:
     return tuple(t for t, _ in packets), tuple(i for i, (_, key) in enumerate(packets) if key)
 
 
+def parse_spans(doc: dict) -> tuple[tuple[int, int], ...]:
+    """(byte offset, size) of every frame's packet in display order (as parse_packets
+    orders them); () when any packet's position is unknown."""
+    spans = []
+    for i, p in enumerate(doc.get("packets", [])):
+        t = p.get("pts_time", p.get("dts_time"))
+        time = float(t) if t not in (None, "N/A") else float(i)
+        try:
+            pos, size = int(p["pos"]), int(p["size"])
+        except (KeyError, TypeError, ValueError):
+            return ()
+        if pos < 0:
+            return ()
+        spans.append((time, pos, size))
+    spans.sort(key=lambda item: item[0])
+    return tuple((pos, size) for _, pos, size in spans)
+
+
 # ffmpeg "decodes" any text file as ANSI art; such a stream is not a video.
 TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}
 
@@ -156,6 +177,7 @@ def parse_probe(path: str, doc: dict, packets: dict) -> MediaInfo:
             frame_rate=rate,
             frame_times=times,
             keyframes=keys,
+            frame_spans=parse_spans(packets),
         ),
         audio=audio,
     )

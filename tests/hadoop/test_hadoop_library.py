@@ -23,6 +23,7 @@ from hadooptools import (
     Hadoop,
     hdfs_files,
     sha1s,
+    spark_events,
     stage_tasks,
     yarn_opts,
 )
@@ -305,3 +306,65 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(hadoop: Hadoop, librar
     assert proc.returncode != 0 and len(errors) == 1, proc.stderr[-2000:]
     assert "secret.mp4" in errors[0] and "ermission" in errors[0], errors
     assert client.list(f"{hadoop.path(root)}") in ([], ["jobs"])
+
+
+def test_an_input_over_2_gb_streams_through_the_tasks(hadoop: Hadoop, make_media,
+                                                      tmp_path: Path) -> None:
+    """A film-sized input (2.2 GB: a clip followed by a 2.2 GB `free` box, which demuxers
+    skip) is read block by block by its tasks (jobs/task_input.py): Spark's binaryFiles,
+    one byte array per file, stops at 2 GB, and the executors here have 512 MB."""
+    clip = make_media(SourceSpec("lib-big", width=320, height=180, rate="25", seconds=6,
+                                 gop_seconds=2))
+    big = tmp_path / "lib-big.mp4"
+    size = 2_200_000_000
+    with big.open("wb") as f:
+        f.write(clip.read_bytes())
+        pad = size - f.tell()
+        f.write(pad.to_bytes(4, "big") + b"free")
+        f.truncate(size)  # sparse here; HDFS stores every byte
+    hadoop.client().upload("/tests/library-big-in/lib-big.mp4", str(big), overwrite=True)
+    root = hadoop.root("library-big")
+    run = submit(hadoop, root, f"{hadoop.info.namenode_rpc}/tests/library-big-in/", tmp_path,
+                 cluster=False, timeout=1200)
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    files = hdfs_files(hadoop, f"{hadoop.path(root)}/streams/lib-big")
+    names = sorted(n for n in files if n.startswith("out/180p/") and n.endswith(".m4s"))
+    joined = tmp_path / "180p.mp4"
+    joined.write_bytes(files["out/180p/init.mp4"] + b"".join(files[n] for n in names))
+    assert frames_of(joined) == frames_of(clip) == 150
+    hadoop.client().delete("/tests/library-big-in", recursive=True)
+    hadoop.client().delete(hadoop.path(root), recursive=True)
+
+
+def test_range_tasks_read_only_their_part_of_an_mp4(hadoop: Hadoop, make_media,
+                                                    tmp_path: Path) -> None:
+    """A long video is cut by range tasks; each reads the MP4's headers and its own
+    frames' bytes (Spark's input metrics), not the whole file, and every frame arrives."""
+    spec = SourceSpec("lib-ranges", width=320, height=180, rate="25", seconds=60,
+                      gop_seconds=2)
+    clip = make_media(spec)
+    hadoop.client().upload("/tests/library-ranges-in/lib-ranges.mp4", str(clip),
+                           overwrite=True)
+    root = hadoop.root("library-ranges")
+    run = submit(hadoop, root, f"{hadoop.info.namenode_rpc}/tests/library-ranges-in/",
+                 tmp_path, "--chunk-seconds", "2", cluster=False)
+    assert run.proc.returncode == 0, run.proc.stderr[-3000:]
+    events = [e for e in spark_events(run.events) if e["Event"] == "SparkListenerTaskEnd"]
+    stages = {e["Stage Info"]["Stage ID"]: e for e in spark_events(run.events)
+              if e["Event"] == "SparkListenerStageSubmitted"}
+    size = clip.stat().st_size
+    read = {}
+    for e in events:
+        description = (stages[e["Stage ID"]].get("Properties") or {}).get(
+            "spark.job.description", "")
+        if "more ranges" in description and e["Task Info"]["Index"] > 0:
+            read[e["Task Info"]["Index"]] = e["Task Metrics"]["Input Metrics"]["Bytes Read"]
+    assert len(read) == 4, read  # 30 chunks: the ingest task cuts 6, four range tasks 24
+    # Each: its 12 s of the 60, a second either side, the headers.
+    assert all(0 < n < 0.4 * size for n in read.values()), (read, size)
+    files = hdfs_files(hadoop, f"{hadoop.path(root)}/streams/lib-ranges")
+    names = sorted(n for n in files if n.startswith("out/180p/") and n.endswith(".m4s"))
+    joined = tmp_path / "180p.mp4"
+    joined.write_bytes(files["out/180p/init.mp4"] + b"".join(files[n] for n in names))
+    assert frames_of(joined) == frames_of(clip) == 1500
+    hadoop.client().delete("/tests/library-ranges-in", recursive=True)

@@ -29,6 +29,16 @@ import org.apache.hadoop.mapreduce.TaskAttemptContext;
  */
 public class NamedFileOutputFormat extends OutputFormat<Text, BytesWritable> {
 
+  /** Starts the message of every I/O failure, so the driver finds it in a failed job's text. */
+  public static final String IO_ERROR = "sparkcast-io: ";
+
+  /** The first line of an exception's message (a NameNode's appends its stack). */
+  static String firstLine(Exception e) {
+    String m = String.valueOf(e.getMessage()).trim();
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
+  }
+
   @Override
   public RecordWriter<Text, BytesWritable> getRecordWriter(TaskAttemptContext context) {
     return new Writer(context.getConfiguration(), context.getTaskAttemptID().toString());
@@ -59,18 +69,27 @@ public class NamedFileOutputFormat extends OutputFormat<Text, BytesWritable> {
       }
       Path target = new Path(key.toString());
       if (!target.isAbsolute() || target.toUri().getScheme() == null) {
-        throw new IOException("sparkcast: output key is not a full URL: " + key);
+        throw new IOException(IO_ERROR + "output key is not a full URL: " + key);
       }
-      FileContext fc = FileContext.getFileContext(target.toUri(), conf);
+      FileContext fc;
+      try {
+        fc = FileContext.getFileContext(target.toUri(), conf);
+      } catch (IOException e) {
+        throw new IOException(IO_ERROR + target + ": " + firstLine(e), e);
+      }
       Path tmp = new Path(target.getParent(), "." + target.getName() + "." + attempt + ".tmp");
       try (FSDataOutputStream out = fc.create(tmp,
           EnumSet.of(CreateFlag.CREATE, CreateFlag.OVERWRITE), Options.CreateOpts.createParent())) {
         out.write(value.getBytes(), 0, value.getLength());
       } catch (IOException e) {
         fc.delete(tmp, false);
-        throw new IOException("sparkcast: cannot write " + target + ": " + e.getMessage(), e);
+        throw new IOException(IO_ERROR + target + ": " + firstLine(e), e);
       }
-      fc.rename(tmp, target, Options.Rename.OVERWRITE);
+      try {
+        fc.rename(tmp, target, Options.Rename.OVERWRITE);
+      } catch (IOException e) {
+        throw new IOException(IO_ERROR + target + ": " + firstLine(e), e);
+      }
     }
 
     @Override
