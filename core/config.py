@@ -8,6 +8,7 @@ Spark local[*], SQLite).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -37,6 +38,19 @@ def config_file() -> Path:
 LOW_LATENCY_CHUNK_SECONDS = 4.0
 # The demo is watched as it starts: short chunks put its first picture on screen sooner.
 DEMO_CHUNK_SECONDS = LOW_LATENCY_CHUNK_SECONDS
+
+
+def networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated addresses or CIDR networks. Raises ValueError naming a bad entry."""
+    out = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            out.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or network") from None
+    return tuple(out)
 
 
 class Settings(BaseSettings):
@@ -78,6 +92,13 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=0, le=65535)
     cache_seconds: int = Field(30, ge=0, le=300, description="live edge kept in memory")
     origins: str = Field("", description="comma-separated origin base URLs listed in manifests")
+    clock_url: str = Field("", description="URL of the clock live MPDs name (UTCTiming); "
+                           "default: the first origin's /clock, else this server's")
+    trusted_proxies: str = Field("", description="comma-separated addresses or networks of "
+                                 "the HTTP proxies in front of serve (nginx): only their "
+                                 "X-Forwarded-For names the client; default none")
+    rtmp_callback_from: str = Field("127.0.0.1,::1", description="comma-separated addresses "
+                                    "the RTMP front calls on_publish from")
     comments_per_minute: float = Field(20, ge=0, description="comment posts per client per "
                                         "minute and serve worker (0 = no limit)")
     reactions_per_second: float = Field(20, ge=0, description="reactions per client per second "
@@ -115,6 +136,12 @@ class Settings(BaseSettings):
     @classmethod
     def _check_ladder(cls, v: str) -> str:
         parse_ladder(v)  # raises LadderError (a ValueError) naming the rung
+        return v
+
+    @field_validator("trusted_proxies", "rtmp_callback_from")
+    @classmethod
+    def _check_networks(cls, v: str) -> str:
+        networks(v)  # raises ValueError naming the entry
         return v
 
     @field_validator("root")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from hdfs_layout.layout import validate_rendition
 
 PROFILES = ("baseline", "main", "high")
-_RATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$")
+_RATE = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)\Z")
 
 
 class LadderError(ValueError):

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 STREAM_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # also what URLs accept (urls.py)
-_STREAM_ID = re.compile(rf"^{STREAM_ID_PATTERN}$")
-_RENDITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
+_STREAM_ID = re.compile(rf"^{STREAM_ID_PATTERN}\Z")
+_RENDITION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")
 AUDIO = "audio"
 
 
@@ -176,7 +176,7 @@ def all_index_dirs() -> str:
 
 
 JOB_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}"
-_JOB_ID = re.compile(rf"^{JOB_ID_PATTERN}$")
+_JOB_ID = re.compile(rf"^{JOB_ID_PATTERN}\Z")
 
 
 def validate_job_id(job_id: str) -> str:

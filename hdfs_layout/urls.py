@@ -50,7 +50,7 @@ def rule_regex(rule: str) -> re.Pattern[str]:
             out.append(re.escape(part))
         else:
             out.append(f"({STREAM_ID_PATTERN})" if m.group(1) == "stream_id" else "([^/]+)")
-    return re.compile("^" + "".join(out) + "$")
+    return re.compile("^" + "".join(out) + r"\Z")
 
 
 class Urls:

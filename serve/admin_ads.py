@@ -21,9 +21,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import ClientDisconnected
 
 from core.config import settings_env
 from hdfs_layout import LayoutError, StorageError, urls, validate_stream_id
@@ -48,6 +50,7 @@ from store.sqltypes import from_unix, utcnow
 
 bp = api_errors(require_admin(Blueprint("admin_ads", __name__, url_prefix=urls.ADMIN_API + "/ads")))
 
+UPLOAD_CHUNK = 1 << 20
 MAX_BODY = 8192
 STATES = ("uploaded", "transcoding", "ready", "failed")
 POSITIONS = ("preroll", "midroll", "live")
@@ -187,18 +190,33 @@ def upload_source(creative_id: int) -> Response:
     if row is None:
         return json_error(404, "not_found", f"creative {creative_id} does not exist")
     limit = context.get().settings.ad_upload_max_bytes
+    too_big = json_error(413, "payload_too_large", f"an ad upload is limited to {limit} bytes")
     if (request.content_length or 0) > limit:
-        return json_error(413, "payload_too_large", f"an ad upload is limited to {limit} bytes")
-    data = request.stream.read(limit + 1)
-    if len(data) > limit:
-        return json_error(413, "payload_too_large", f"an ad upload is limited to {limit} bytes")
-    if not data:
-        raise BadRequest("body", "the body must be the creative's video file")
+        return too_big
     storage = context.get().storage
-    try:
-        storage.write(ad_source(creative_id), data)  # atomic: temp name + rename
-    except StorageError as exc:
-        return json_error(503, "storage_unavailable", f"upload not stored: {exc}")
+    # Streamed to a local temporary file (never whole in memory), stored only when every
+    # byte the client announced has arrived: an interrupted upload stores nothing.
+    with tempfile.NamedTemporaryFile(prefix="sparkcast-upload-") as tmp:
+        received = 0
+        try:
+            while chunk := request.stream.read(UPLOAD_CHUNK):
+                received += len(chunk)
+                if received > limit:
+                    return too_big
+                tmp.write(chunk)
+        except ClientDisconnected:
+            received = -1
+        if request.content_length is not None and received != request.content_length:
+            got = "part" if received < 0 else f"{received}"
+            raise BadRequest("body", f"upload interrupted: {got} of {request.content_length} "
+                                     "bytes arrived; nothing was stored")
+        if received == 0:
+            raise BadRequest("body", "the body must be the creative's video file")
+        tmp.flush()
+        try:
+            storage.put_file(tmp.name, ad_source(creative_id))  # atomic: temp name + rename
+        except StorageError as exc:
+            return json_error(503, "storage_unavailable", f"upload not stored: {exc}")
     row.source_uri = storage.url(ad_source(creative_id))
     row.state = "uploaded"
     session.commit()

@@ -28,7 +28,7 @@ import gc
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -37,6 +37,7 @@ from flask import Flask
 from core.config import Settings
 from hdfs_layout.layout import streams_dir
 from serve import context, create_app
+from serve.client_addr import Network, client_address
 from serve.context import CLIENT_GONE
 from serve.fastpath import (
     RECENT_SECONDS,
@@ -104,7 +105,7 @@ class Origin:
 
     async def _media(self, scope: Scope, send: Send) -> bool:
         """Answer a plain media request; False when Flask must answer it."""
-        req = _media_request(scope)
+        req = _media_request(scope, context.get(self.flask_app).trusted_proxies)
         try:
             if self._storage_blocks():
                 loop = asyncio.get_running_loop()
@@ -171,18 +172,16 @@ class Origin:
         return self.flask_app(environ, start_response)
 
 
-def _media_request(scope: Scope) -> MediaRequest:
+def _media_request(scope: Scope, trusted: Sequence[Network]) -> MediaRequest:
     headers: dict[bytes, bytes] = dict(scope["headers"])
     raw = scope.get("raw_path")
-    server = scope.get("server") or ("localhost", 80)
-    host = headers.get(b"host", b"").decode("latin-1") or f"{server[0]}:{server[1]}"
     client = scope.get("client") or ("", 0)
     return MediaRequest(
         method=scope["method"],
         path=scope["path"],
         raw_path=raw.decode("latin-1") if raw is not None else scope["path"],
-        host_url=f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}/",
-        client=f"{client[0]}|{headers.get(b'user-agent', b'').decode('latin-1')}",
+        client=f"{client_address(client[0], _header(headers, b'x-forwarded-for'), trusted)}"
+               f"|{headers.get(b'user-agent', b'').decode('latin-1')}",
         if_none_match=_header(headers, b"if-none-match"),
         range=_header(headers, b"range"),
         if_range=b"if-range" in headers,

@@ -56,7 +56,7 @@ MAX_AUTHOR = 40
 MAX_TEXT = 500
 MAX_BODY = 4096
 VIEWER_COOKIE = "sparkcast_viewer"
-_REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_REF = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 BLOCKED = "you cannot comment on this stream"
 
 

@@ -11,7 +11,7 @@ import threading
 
 from flask import Flask
 
-from core.config import Settings
+from core.config import Settings, networks
 from hdfs_layout import Storage, open_storage
 from serve.cache import SegmentCache
 from serve.extensions import app_singleton
@@ -40,10 +40,26 @@ class ServeContext:
         # costs more than the rest of a segment request, so remember it.
         self.local_path = functools.lru_cache(maxsize=65536)(self.storage.local_path)
         self.origins = [o.strip().rstrip("/") for o in s.origins.split(",") if o.strip()]
+        self.clock_url = clock_url(s)
+        self.trusted_proxies = networks(s.trusted_proxies)
         self.filler: EdgeFiller | None = None  # see start_filler
         # URL path -> (until, MediaBody): serve/fastpath.py's one-second segment memo
         self.recent_segments: dict[str, tuple[float, MediaBody]] = {}
         self.ads = AdSchedule(app.extensions.get(ENGINE_KEY))
+
+
+def clock_url(settings: Settings) -> str:
+    """The clock URL live MPDs name (UTCTiming): configured, never from a request's Host
+    (a cache in front would keep an MPD naming whatever host one client sent). Pure."""
+    if settings.clock_url:
+        return settings.clock_url
+    origins = [o.strip().rstrip("/") for o in settings.origins.split(",") if o.strip()]
+    if origins:
+        return origins[0] + "/clock"
+    if settings.host in ("0.0.0.0", "::", ""):
+        return "/clock"  # the player resolves it against its page, served from here
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}/clock"
 
 
 def start_filler(app: Flask) -> None:

@@ -26,8 +26,9 @@ from typing import Any
 from flask import Flask
 
 from hdfs_layout import urls
-from serve import audience, metrics
-from serve.jsonapi import retry_after
+from serve import audience, context, metrics
+from serve.client_addr import client_address
+from serve.jsonapi import is_json_type, retry_after
 
 StartResponse = Callable[..., Any]
 Headers = list[tuple[str, str]]
@@ -42,10 +43,7 @@ class PostContext:
     start_response: StartResponse
     stream_id: str
     audience: audience.Audience
-
-    @property
-    def client(self) -> str:
-        return self.environ.get("REMOTE_ADDR") or "unknown"
+    client: str  # its address (serve/client_addr.py)
 
 
 class KnownStreamPost:
@@ -63,15 +61,18 @@ class KnownStreamPost:
         if m is None or environ["REQUEST_METHOD"] != "POST":
             return self.next(environ, start_response)
         aud = audience.get(self.app)
-        raw = _small_body(environ, self.max_body) if m.group(1) in aud.known else None
+        raw = _small_body(environ, self.max_body) \
+            if m.group(1) in aud.known and is_json_type(environ.get("CONTENT_TYPE")) else None
         if raw is None:
             return self.next(environ, start_response)
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # the view names what is wrong
             body = None
         answer = None if body is None else self.answer(
-            PostContext(environ, start_response, m.group(1), aud), body)
+            PostContext(environ, start_response, m.group(1), aud, client_address(
+                environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
+                context.get(self.app).trusted_proxies)), body)
         if answer is None:
             environ["wsgi.input"] = io.BytesIO(raw)  # the view reads the body again
             return self.next(environ, start_response)

@@ -29,12 +29,12 @@ from flask import Flask
 from werkzeug.exceptions import HTTPException
 
 from serve import context, metrics
+from serve.client_addr import client_address
 from serve.media import (
     BAD_TARGET,
     CORS_HEADERS,
     MediaBody,
     clock_text,
-    clock_url,
     mpd_body,
     observe_segment,
     playlist_body,
@@ -43,9 +43,9 @@ from serve.media import (
 
 log = logging.getLogger(__name__)
 
-_SEGMENT = re.compile(r"^/streams/([^/]+)/out/([^/]+)/([^/]+)$")
-_MANIFEST = re.compile(r"^/streams/([^/]+)/([^/]+)\.(mpd|m3u8)$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_SEGMENT = re.compile(r"^/streams/([^/]+)/out/([^/]+)/([^/]+)\Z")
+_MANIFEST = re.compile(r"^/streams/([^/]+)/([^/]+)\.(mpd|m3u8)\Z")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)\Z")
 
 StartResponse = Callable[..., Any]
 Headers = Sequence[tuple[str, str]]
@@ -58,7 +58,6 @@ class MediaRequest:
     method: str
     path: str  # decoded
     raw_path: str  # as sent, without the query
-    host_url: str  # scheme://host/ the client used (for the MPD's clock URL)
     client: str  # "address|user agent" (viewer estimate)
     if_none_match: str | None = None
     range: str | None = None
@@ -99,7 +98,7 @@ def answer(app: Flask, req: MediaRequest) -> MediaAnswer | None:
         elif m := _MANIFEST.match(req.path):
             stream_id, name, ext = m.groups()
             if ext == "mpd" and name == "manifest":
-                body, endpoint = mpd_body(ctx, stream_id, clock_url(req.host_url)), "media.mpd"
+                body, endpoint = mpd_body(ctx, stream_id, ctx.clock_url), "media.mpd"
             elif ext == "m3u8":
                 body, endpoint = playlist_body(ctx, stream_id, name), "media.playlist"
             else:
@@ -245,10 +244,12 @@ class MediaFastPath:
         if not is_candidate(method, path):
             return self.next(environ, start_response)
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or path
+        client = client_address(environ.get("REMOTE_ADDR"), environ.get("HTTP_X_FORWARDED_FOR"),
+                                context.get(self.app).trusted_proxies)
         try:
             out = answer(self.app, MediaRequest(
-                method, path, raw.split("?", 1)[0], _host_url(environ),
-                f"{environ.get('REMOTE_ADDR')}|{environ.get('HTTP_USER_AGENT', '')}",
+                method, path, raw.split("?", 1)[0],
+                f"{client}|{environ.get('HTTP_USER_AGENT', '')}",
                 environ.get("HTTP_IF_NONE_MATCH"), environ.get("HTTP_RANGE"),
                 "HTTP_IF_RANGE" in environ))
         except Exception:  # noqa: BLE001 - the Flask route answers, with a JSON error if need be
@@ -262,11 +263,6 @@ class MediaFastPath:
         f = open(out.path, "rb")  # noqa: SIM115 - the server closes it (sendfile)
         wrapper = environ.get("wsgi.file_wrapper")
         return wrapper(f) if wrapper else _read_all(f)
-
-
-def _host_url(environ: dict[str, Any]) -> str:
-    host = environ.get("HTTP_HOST") or f"{environ['SERVER_NAME']}:{environ['SERVER_PORT']}"
-    return f"{environ.get('wsgi.url_scheme', 'http')}://{host}{environ.get('SCRIPT_NAME', '')}/"
 
 
 def _read_all(f: Any) -> list[bytes]:

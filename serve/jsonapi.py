@@ -1,7 +1,9 @@
 """Request/response helpers shared by the JSON API blueprints (audience and admin).
 
-    read_json(max_bytes)   the body as a JSON object: 413 over the limit (checked before
-                           reading), 400 `invalid_json` naming the position of a parse error
+    read_json(max_bytes)   the body as a JSON object: 415 unless sent as application/json
+                           (no cross-site form posts), 413 over the limit (checked before
+                           reading), 400 naming the position of a parse error or too deep
+                           a nesting
     string_field(...)      a validated string member, 400 `invalid_<field>` otherwise
     BadRequest(field, msg) raise from a view; answered 400 {"error": {code, message, field}}
     api_errors(bp)         installs the 400 and database-down (503 + Retry-After) handlers
@@ -22,7 +24,9 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from serve import context
 from serve.audience import NoSuchStream
+from serve.client_addr import client_address
 from serve.db import get_session
 from serve.errors import json_error
 
@@ -37,6 +41,14 @@ class BadRequest(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
+
+
+class NotJson(ValueError):
+    """A body sent as anything but application/json: a cross-site form can post text/plain
+    or a form encoding without a preflight, never application/json."""
+
+    def __init__(self, content_type: str | None) -> None:
+        super().__init__(f"send the body as application/json, not {content_type or 'no type'}")
 
 
 class PayloadTooLarge(ValueError):
@@ -73,6 +85,8 @@ def api_errors(bp: Blueprint) -> Blueprint:
     bp.register_error_handler(SQLAlchemyError, db_unavailable)
     bp.register_error_handler(
         PayloadTooLarge, lambda exc: json_error(413, "payload_too_large", str(exc)))
+    bp.register_error_handler(
+        NotJson, lambda exc: json_error(415, "unsupported_media_type", str(exc)))
     # A view calls audience.ensure_stream and lets an unknown stream end the request.
     bp.register_error_handler(NoSuchStream, lambda _exc: json_error(404, "not_found",
                                                                     "no such stream"))
@@ -82,10 +96,12 @@ def api_errors(bp: Blueprint) -> Blueprint:
 def read_json(max_bytes: int) -> dict[str, Any]:
     """The request body as a JSON object.
 
-    Raises PayloadTooLarge (413) when the declared or actual length exceeds `max_bytes`
-    (a chunked body is read at most that far), BadRequest("body") for anything that is not
-    a JSON object.
+    Raises NotJson (415) unless it is sent as application/json, PayloadTooLarge (413) when
+    the declared or actual length exceeds `max_bytes` (a chunked body is read at most that
+    far), BadRequest("body") for anything that is not a JSON object (nested too deeply too).
     """
+    if not is_json_type(request.content_type):
+        raise NotJson(request.content_type)
     if (request.content_length or 0) > max_bytes:
         raise PayloadTooLarge(max_bytes)
     raw = request.stream.read(max_bytes + 1)
@@ -98,9 +114,16 @@ def read_json(max_bytes: int) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise BadRequest("body", f"body is not valid JSON: {exc.msg} at line {exc.lineno} "
                                  f"column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise BadRequest("body", "body is nested too deeply") from exc
     if not isinstance(data, dict):
         raise BadRequest("body", "body must be a JSON object")
     return data
+
+
+def is_json_type(content_type: str | None) -> bool:
+    """Is a Content-Type header application/json (parameters such as charset allowed)? Pure."""
+    return (content_type or "").split(";", 1)[0].strip().lower() == "application/json"
 
 
 def string_field(data: dict[str, Any], name: str, *, required: bool, max_len: int,
@@ -177,6 +200,7 @@ def retry_after(seconds: float) -> str:
 
 
 def client_key() -> str:
-    """The peer address a rate limit counts against (no proxy header is trusted: a viewer
-    could forge one to escape the limit)."""
-    return request.remote_addr or "unknown"
+    """The address a rate limit counts against: the peer, or what a trusted proxy says
+    (serve/client_addr.py)."""
+    return client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                          context.get().trusted_proxies)

@@ -30,6 +30,7 @@ from manifest.rewrite import ManifestError, is_dynamic_mpd, is_live_playlist, re
 from manifest.rewrite import rewrite_mpd as _rewrite_mpd
 from serve import context, metrics
 from serve.cache import etag_of
+from serve.client_addr import client_address
 from serve.errors import json_error
 from serve.media_body import MediaBody
 from store.ad_schedule import ScheduledBreak
@@ -41,7 +42,8 @@ MPD_TYPE = "application/dash+xml"
 HLS_TYPE = "application/vnd.apple.mpegurl"
 SEGMENT_CACHE = "public, max-age=31536000, immutable"  # a segment's bytes never change
 VOD_MANIFEST_CACHE = "public, max-age=60"  # a re-run job may rewrite a VOD manifest
-_SEGMENT_NAME = re.compile(r"^(\d{8,12})\.m4s$")
+_SEGMENT_NAME = re.compile(r"^(\d{8,12})\.m4s\Z")
+_SUFFIX_RANGE = re.compile(r"bytes=-(\d+)")
 _INIT_NAME = "init.mp4"
 _viewers = metrics.ViewerTracker()
 
@@ -268,6 +270,10 @@ def _respond(body: MediaBody) -> Response:
     resp.content_length = body.size
     resp.set_etag(body.etag)
     resp.headers["Cache-Control"] = body.cache_control
+    suffix = _SUFFIX_RANGE.fullmatch(request.environ.get("HTTP_RANGE", ""))
+    if suffix and int(suffix.group(1)) > body.size > 0:
+        # RFC 9110 14.1.2: a suffix longer than the file means all of it; werkzeug says 416.
+        request.environ["HTTP_RANGE"] = "bytes=0-"
     try:
         resp.make_conditional(request, accept_ranges=True, complete_length=body.size)
     except RequestedRangeNotSatisfiable:
@@ -287,13 +293,9 @@ def clock_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def clock_url(host_url: str) -> str:
-    return host_url.rstrip("/") + "/clock"
-
-
 @bp.get(urls.MANIFEST)
 def mpd(stream_id: str) -> Response:
-    return _respond(mpd_body(context.get(), stream_id, clock_url(request.host_url)))
+    return _respond(mpd_body(context.get(), stream_id, context.get().clock_url))
 
 
 @bp.get(urls.PLAYLIST)
@@ -306,7 +308,9 @@ def segment(stream_id: str, rendition: str, name: str) -> Response:
     started = time.perf_counter()
     body = segment_body(context.get(), stream_id, rendition, name)
     resp = _respond(body)
-    observe_segment(stream_id, f"{request.remote_addr}|{request.user_agent.string}", body.cached,
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            context.get().trusted_proxies)
+    observe_segment(stream_id, f"{client}|{request.user_agent.string}", body.cached,
                     started)
     return resp
 

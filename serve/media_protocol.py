@@ -32,6 +32,8 @@ from typing import Any
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from serve import context
+from serve.client_addr import client_address
 from serve.fastpath import MediaAnswer, MediaRequest, answer, is_candidate, replayed
 
 log = logging.getLogger(__name__)
@@ -92,8 +94,11 @@ class MediaProtocol(HttpToolsProtocol):
         headers = dict(self.headers)
         if b"content-length" in headers or b"transfer-encoding" in headers:
             return False
-        client = (f"{self.client[0] if self.client else ''}|"
-                  f"{headers.get(b'user-agent', b'').decode('latin-1')}")
+        address = client_address(
+            self.client[0] if self.client else None,
+            headers.get(b"x-forwarded-for", b"").decode("latin-1") or None,
+            context.get(origin.flask_app).trusted_proxies)
+        client = f"{address}|{headers.get(b'user-agent', b'').decode('latin-1')}"
         # A plain GET of a segment answered within the last RECENT_SECONDS gets the same
         # answer without asking fastpath again (a quarter of a small segment's cost).
         plain = method == b"GET" and not (b"range" in headers or b"if-none-match" in headers
@@ -124,12 +129,10 @@ class MediaProtocol(HttpToolsProtocol):
             path = urllib.parse.unquote(path)
         if not is_candidate(method.decode("ascii"), path):
             return None
-        host = headers.get(b"host", b"").decode("latin-1") or "%s:%s" % self.server  # noqa: UP031
         return answer(origin.flask_app, MediaRequest(
             method=method.decode("ascii"),
             path=path,
             raw_path=raw_path.decode("latin-1"),
-            host_url=f"{self.scheme}://{host}/",
             client=client,
             if_none_match=_text(headers.get(b"if-none-match")),
             range=_text(headers.get(b"range")),

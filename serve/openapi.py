@@ -149,6 +149,7 @@ ERRORS = {
     "404": _err("no such resource"),
     "409": _err("conflict"),
     "413": _err("request body too large"),
+    "415": _err("body not sent as application/json"),
     "429": _err("rate limited", RETRY_AFTER),
     "503": _err("database unavailable: retry", RETRY_AFTER),
 }
@@ -414,6 +415,15 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
+def _with_415(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation taking a JSON body also answers 415 (serve/jsonapi.read_json)."""
+    for operations in paths.values():
+        for op in operations.values():
+            if J in op.get("requestBody", {}).get("content", {}):
+                op["responses"].setdefault("415", ERRORS["415"])
+    return paths
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document (a fresh copy). Pure."""
     return copy.deepcopy({
@@ -421,7 +431,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "sparkcast", "version": "1",
                  "description": "DASH/HLS origin, player, audience features and admin API. "
                                 "Errors are JSON {\"error\": {\"code\", \"message\"}}."},
-        "paths": _paths(),
+        "paths": _with_415(_paths()),
         "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
             "type": "http", "scheme": "bearer",
             "description": "admin token from `sparkcast admin create-token`"}}},

@@ -5,8 +5,11 @@ the publish URL's query parameters). Any 2xx accepts and a 4xx/5xx refuses, but 
 `Location` would accept and *rename* the stream, so these views answer 200 or 403 only.
 The key itself is never logged: refusals name the key id (known key) or a fingerprint.
 
-Only loopback callers are served: nginx runs on the same host, and the endpoint must not
-become a remote key oracle or let anyone mark streams as stopped.
+Only the RTMP front is served: a direct caller at an address of `rtmp_callback_from`
+(loopback by default: nginx-rtmp runs on the same host) that came through no HTTP proxy.
+The endpoint must not become a remote key oracle or let anyone mark streams as stopped,
+and a request relayed by the HTTP front door (nginx, on the same host) arrives from a
+loopback address too, but carries X-Forwarded-For, which nginx-rtmp never sends.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ import logging
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.config import networks
 from hdfs_layout import urls
+from serve import context
 from serve.db import get_session
 from store.keys import check_publish, fingerprint, publish_done
 
@@ -32,16 +37,22 @@ def _text(status: int, body: str) -> Response:
     return Response(body + "\n", status=status, mimetype="text/plain")
 
 
-def _from_loopback() -> bool:
+def _from_rtmp_front() -> bool:
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
     try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+        peer = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
         return False
+    return any(peer in net for net in networks(context.get().settings.rtmp_callback_from))
 
 
 @bp.before_request
-def _loopback_only() -> Response | None:
-    return None if _from_loopback() else _text(403, "forbidden")
+def _rtmp_front_only() -> Response | None:
+    if _from_rtmp_front():
+        return None
+    log.warning("RTMP callback refused: %s is not the RTMP front", request.remote_addr)
+    return _text(403, "forbidden")
 
 
 @bp.post("/on_publish")

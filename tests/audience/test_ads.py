@@ -407,3 +407,61 @@ def test_schedule_answers_from_memory_while_the_database_hangs(tmp_path: Path) -
             time.sleep(0.05)
     finally:
         hung.close()
+
+
+# --- uploads tried as an attacker would ------------------------------------------------------
+
+def _creative(live_url: str, auth: dict[str, str]) -> int:
+    r = requests.post(f"{live_url}/api/admin/ads/creatives", headers=auth, timeout=10,
+                      json={"name": "half", "source_uri": "pending"})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _row(live_url: str, auth: dict[str, str], cid: int) -> dict:
+    return next(c for c in requests.get(f"{live_url}/api/admin/ads/creatives", headers=auth,
+                                        timeout=10).json()["creatives"] if c["id"] == cid)
+
+
+def test_an_interrupted_upload_is_refused_and_stores_nothing(live_url: str, auth,
+                                                             ad_root: Path) -> None:
+    """The client announces 400 kB, sends half, and closes its side: nothing is stored,
+    the creative keeps its state, and the server answers (400) or just closes."""
+    import socket
+    from urllib.parse import urlparse
+
+    cid = _creative(live_url, auth)
+    shutil.rmtree(ad_root / "ads" / str(cid), ignore_errors=True)  # the root is shared
+    url = urlparse(live_url)
+    head = (f"PUT /api/admin/ads/creatives/{cid}/source HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: {auth['Authorization']}\r\nContent-Type: video/mp4\r\n"
+            "Content-Length: 400000\r\nConnection: close\r\n\r\n").encode()
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(head + b"\0" * 200_000)
+        s.shutdown(socket.SHUT_WR)
+        answer = b""
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    assert not answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    if answer:
+        assert answer.split(b" ", 2)[1] == b"400", answer[:300]
+        assert b"interrupted" in answer
+    time.sleep(0.5)
+    row = _row(live_url, auth, cid)
+    assert row["source_uri"] == "pending", row
+    assert not (ad_root / "ads" / str(cid)).exists() or \
+        not any((ad_root / "ads" / str(cid)).iterdir())
+
+
+def test_a_whole_upload_is_stored(live_url: str, auth, ad_root: Path) -> None:
+    cid = _creative(live_url, auth)
+    data = os.urandom(300_000)
+    r = requests.put(f"{live_url}/api/admin/ads/creatives/{cid}/source", headers=auth,
+                     data=data, timeout=30)
+    assert r.status_code == 200, r.text
+    stored = r.json()["source_uri"]
+    assert stored.endswith(f"/ads/{cid}/source"), stored
+    assert (ad_root / "ads" / str(cid) / "source").read_bytes() == data

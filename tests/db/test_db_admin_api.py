@@ -97,10 +97,11 @@ def test_malformed_and_oversized_bodies(client: FlaskClient, token: str) -> None
 
 
 def _publish(client: FlaskClient, key: str, app: str = "live",
-             remote: str = "127.0.0.1", url: str = "/rtmp/on_publish"):
+             remote: str = "127.0.0.1", url: str = "/rtmp/on_publish",
+             headers: dict[str, str] | None = None):
     return client.post(url, data={"name": key, "app": app, "addr": "198.51.100.4",
                                   "call": "publish", "tcurl": "rtmp://x/live"},
-                       environ_base={"REMOTE_ADDR": remote})
+                       environ_base={"REMOTE_ADDR": remote}, headers=headers or {})
 
 
 def test_on_publish_answers_200_or_403_and_logs_no_key(
@@ -120,6 +121,10 @@ def test_on_publish_answers_200_or_403_and_logs_no_key(
     assert _publish(client, key, app="other").status_code == 403
     # Not from nginx on this host: refused before the key is looked at.
     assert _publish(client, key, remote="203.0.113.9").status_code == 403
+    # Relayed by an HTTP proxy on this host (the front door): from loopback, but not the
+    # RTMP front, whatever the forwarded address says.
+    for header in ({"X-Forwarded-For": "127.0.0.1"}, {"Forwarded": "for=127.0.0.1"}):
+        assert _publish(client, key, headers=header).status_code == 403
 
     text = caplog.text
     assert f"publish accepted: key id {row.id}, stream show" in text

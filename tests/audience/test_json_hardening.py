@@ -1,0 +1,95 @@
+"""The audience API tried as an attacker would (issue 15): a cross-site form cannot post,
+a body nested too deeply is a 400 (not a 500), names are matched whole. Both the fast
+POST path and the Flask views answer alike (the fast path hands anything odd to them)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from audience_ids import STREAM
+from flask.testing import FlaskClient
+
+from hdfs_layout import LayoutError, validate_stream_id
+
+COMMENTS = f"/api/streams/{STREAM}/comments"
+REACTIONS = f"/api/streams/{STREAM}/reactions"
+BODIES = {COMMENTS: {"author": "ann", "text": "hello"}, REACTIONS: {"kind": "like"}}
+
+
+@pytest.mark.parametrize("url", [COMMENTS, REACTIONS])
+@pytest.mark.parametrize("content_type", [
+    "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x", None])
+def test_only_application_json_is_taken(client: FlaskClient, url: str,
+                                        content_type: str | None) -> None:
+    """What a form on another site can send without a CORS preflight is refused."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    r = client.post(url, data=json.dumps(BODIES[url]), headers=headers)
+    assert r.status_code == 415, (content_type, r.status_code, r.data)
+    assert r.json["error"]["code"] == "unsupported_media_type"
+    assert client.get(COMMENTS).json["comments"] == []
+
+
+@pytest.mark.parametrize("url", [COMMENTS, REACTIONS])
+def test_application_json_with_a_charset_is_taken(client: FlaskClient, url: str) -> None:
+    r = client.post(url, data=json.dumps(BODIES[url]),
+                    headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status_code in (201, 202), r.data
+
+
+@pytest.mark.parametrize("url", [COMMENTS, REACTIONS])
+def test_json_nested_too_deeply_is_400(client: FlaskClient, url: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    body = '{"text": ' + deep + ', "author": "x", "kind": "like"}'
+    r = client.post(url, data=body, headers={"Content-Type": "application/json"})
+    assert r.status_code in (400, 413), r.status_code  # never a 500
+    if r.status_code == 400:
+        assert r.json["error"]["field"] == "body" and "deep" in r.json["error"]["message"]
+
+
+def test_json_nested_too_deeply_within_the_size_limit_is_400(client: FlaskClient) -> None:
+    deep = "[" * 1500 + "]" * 1500  # 3 kB: under the comment body limit, over the parser's
+    r = client.post(COMMENTS, data='{"author": "x", "text": ' + deep + "}",
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.status_code
+    assert r.json["error"]["field"] == "body"
+
+
+@pytest.mark.parametrize("url", [f"/api/streams/{STREAM}%0A/comments",
+                                 f"/api/streams/{STREAM}%0A/reactions"])
+def test_a_stream_id_with_a_trailing_newline_is_not_the_stream(client: FlaskClient,
+                                                               url: str) -> None:
+    r = client.post(url, json=BODIES[COMMENTS if "comments" in url else REACTIONS])
+    assert r.status_code == 404, (url, r.status_code)
+
+
+def test_validate_stream_id_matches_whole() -> None:
+    for bad in (f"{STREAM}\n", f"{STREAM}\r\n", f"\n{STREAM}"):
+        with pytest.raises(LayoutError):
+            validate_stream_id(bad)
+    assert validate_stream_id(STREAM) == STREAM
+
+
+@pytest.mark.parametrize("trusted", ["", "127.0.0.1"])
+def test_rate_limits_count_the_address_a_trusted_proxy_names(settings, engine,
+                                                             trusted: str) -> None:
+    """Behind the nginx front door every request comes from 127.0.0.1: with it trusted,
+    each viewer has their own budget; without, a viewer cannot buy a new one by writing
+    X-Forwarded-For."""
+    from serve import create_app
+
+    app = create_app(settings.model_copy(update={"comments_per_minute": 1,
+                                                 "trusted_proxies": trusted}),
+                     {"TESTING": True, "EDGE_FILLER": False})
+    client = app.test_client()
+
+    def post(address: str) -> int:
+        return client.post(COMMENTS, json=BODIES[COMMENTS],
+                           headers={"X-Forwarded-For": address}).status_code
+
+    assert post("198.51.100.1") == 201
+    if trusted:
+        assert (post("198.51.100.2"), post("198.51.100.1")) == (201, 429)
+    else:
+        assert post("198.51.100.2") == 429

@@ -1,0 +1,94 @@
+"""The origin tried as an attacker would (issue 15): every answer on every path serve runs
+(the WSGI fast path, Flask's routes, the ASGI origin) is a clean 4xx, never a 500 or a
+file served under a name that is not its own."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from servetools import VOD_ID
+
+from core.config import Settings
+from hdfs_layout import StreamLayout
+from serve import create_app
+
+SEG = f"/streams/{VOD_ID}/out/360p/00000003.m4s"
+NS = "{urn:mpeg:dash:schema:mpd:2011}"
+HUGE = "9" * 30
+
+
+@pytest.mark.parametrize("header", [
+    f"bytes={HUGE}-", f"bytes={HUGE}-{HUGE}9", "bytes=18446744073709551615-18446744073709551616",
+])
+def test_a_range_starting_past_any_file_is_416(client, header: str, caplog) -> None:
+    n = len(client.get(SEG).data)
+    with caplog.at_level(logging.WARNING):
+        r = client.get(SEG, headers={"Range": header})
+    assert r.status_code == 416, (header, r.status_code)
+    assert r.headers["Content-Range"] == f"bytes */{n}"
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]  # no traceback
+
+
+@pytest.mark.parametrize("header", [f"bytes=0-{HUGE}", f"bytes=-{HUGE}"])
+def test_a_range_ending_past_the_file_is_the_whole_file(client, header: str) -> None:
+    whole = client.get(SEG).data
+    r = client.get(SEG, headers={"Range": header})
+    assert r.status_code == 206 and r.data == whole, (header, r.status_code)
+    assert r.headers["Content-Range"] == f"bytes 0-{len(whole) - 1}/{len(whole)}"
+
+
+@pytest.mark.parametrize("header", ["bytes=5-1", "bytes=--5", "bytes=a-b", "bytes 0-1",
+                                    "items=0-1", "bytes=0-1,2-3"])
+def test_a_malformed_range_is_ignored_or_refused(client, header: str) -> None:
+    r = client.get(SEG, headers={"Range": header})
+    assert r.status_code in (200, 416), (header, r.status_code)
+
+
+@pytest.mark.parametrize("path", [
+    f"/streams/{VOD_ID}/out/360p/00000003.m4s%0A",
+    f"/streams/{VOD_ID}/out/360p%0A/00000003.m4s",
+    f"/streams/{VOD_ID}%0A/out/360p/00000003.m4s",
+    f"/streams/{VOD_ID}%0A/manifest.mpd",
+    f"/streams/{VOD_ID}/360p.m3u8%0A",
+])
+def test_names_are_matched_whole(client, path: str) -> None:
+    """A trailing newline is not the name it follows."""
+    assert client.get(path).status_code == 404, path
+
+
+@pytest.fixture
+def live_root(vod_root: Path, tmp_path: Path) -> Path:
+    """The VOD's outputs under a new id, its MPD made live (dynamic)."""
+    src, dst = vod_root / StreamLayout(VOD_ID).base, tmp_path / StreamLayout("live2").base
+    shutil.copytree(src / "out", dst / "out")
+    (dst / "manifest.mpd").write_text((src / "manifest.mpd").read_text().replace(
+        'type="static"', 'type="dynamic" availabilityStartTime="2026-01-01T00:00:00Z" '
+        'minimumUpdatePeriod="PT2S" timeShiftBufferDepth="PT60S"'))
+    return tmp_path
+
+
+def _clock(client, host: str) -> str:
+    r = client.get("/streams/live2/manifest.mpd", headers={"Host": host})
+    assert r.status_code == 200
+    timing = etree.fromstring(r.data).find(f"{NS}UTCTiming")
+    return timing.get("value")
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ({}, "http://127.0.0.1:8080/clock"),
+    ({"host": "0.0.0.0"}, "/clock"),
+    ({"origins": "https://o1.example/,https://o2.example"}, "https://o1.example/clock"),
+    ({"clock_url": "https://time.example/clock", "origins": "https://o1.example"},
+     "https://time.example/clock"),
+])
+def test_the_live_clock_url_comes_from_settings_not_the_host_header(
+        live_root: Path, settings: dict, expected: str) -> None:
+    app = create_app(Settings(root=live_root.as_uri(), **settings),
+                     {"TESTING": True, "EDGE_FILLER": False})
+    client = app.test_client()
+    assert _clock(client, "evil.example") == expected
+    assert _clock(client, "127.0.0.1:8080") == expected
