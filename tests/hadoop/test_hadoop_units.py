@@ -132,10 +132,20 @@ def test_spark_submit_sh_passes_spark_options_through(tmp_path: Path) -> None:
     assert argv[entry - 2] == "--py-files" and argv[entry - 1].endswith("sparkcast-py.zip")
     assert argv[entry + 1:] == ["transcode", "in.mp4", "--root", "hdfs://nn:8020/x"]
     spark_opts = argv[:entry - 2]
-    assert spark_opts[-12:] == ["--master", "yarn", "--deploy-mode", "client",
-                                "--num-executors", "2", "--executor-memory", "512m",
-                                "--executor-cores", "1", "--conf", "a=b"]
+    assert spark_opts[-14:-2] == ["--master", "yarn", "--deploy-mode", "client",
+                                  "--num-executors", "2", "--executor-memory", "512m",
+                                  "--executor-cores", "1", "--conf", "a=b"]
+    # The OutputFormat the tasks write HDFS files through (jobs/task_output.py).
+    assert spark_opts[-2:] == ["--jars", str(REPO / "build" / "sparkcast-spark-io.jar")]
     assert f"spark.pyspark.python={sys.executable}" in spark_opts
+
+
+def test_spark_submit_sh_adds_its_jar_to_the_users(tmp_path: Path) -> None:
+    jar = str(REPO / "build" / "sparkcast-spark-io.jar")
+    for given in (["--jars", "a.jar,b.jar"], ["--jars=a.jar,b.jar"]):
+        argv = _submitted(*given, "transcode", "in.mp4", tmp_path=tmp_path)
+        spark_opts = argv[:argv.index(str(REPO / "sparkcast" / "spark_entry.py")) - 2]
+        assert [a for a in spark_opts if "jar" in a] == ["--jars", f"a.jar,b.jar,{jar}"]
 
 
 @pytest.mark.parametrize(("args", "master"), [
