@@ -103,6 +103,8 @@ class Settings(BaseSettings):
                                         "minute and serve worker (0 = no limit)")
     reactions_per_second: float = Field(20, ge=0, description="reactions per client per second "
                                         "and serve worker (0 = no limit)")
+    ad_beacons_per_minute: float = Field(12, ge=0, description="ad impression beacons per "
+                                         "client per minute and serve worker (0 = no limit)")
     sse_clients_per_worker: int = Field(2, ge=0, description="live-event (SSE) connections "
                                         "a serve worker holds at once; each holds a thread, "
                                         "so keep it at most half of --threads (beyond it "

@@ -42,6 +42,8 @@ class Audience:
                                            burst=max(1, min(5, int(s.comments_per_minute))))
         self.reaction_limiter = RateLimiter(s.reactions_per_second, 1.0,
                                             burst=max(1, int(s.reactions_per_second)))
+        self.beacon_limiter = RateLimiter(s.ad_beacons_per_minute, 60.0,
+                                          burst=max(1, int(s.ad_beacons_per_minute)))
         # Streams whose row exists: checked once per process, not per comment.
         self.known: set[str] = set()
         self.engine: Engine = app.extensions[ENGINE_KEY]

@@ -197,3 +197,17 @@ class AdBreak(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     impressions_started: Mapped[int] = mapped_column(Integer, default=0)
     impressions_completed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AdImpression(Base):
+    """One viewer's `start` or `complete` of one break, so each is counted once: a beacon
+    sent again (a retry, a replay, someone inflating the counts) finds its row."""
+
+    __tablename__ = "ad_impressions"
+    __table_args__ = (MYSQL_TABLE,)
+
+    break_id: Mapped[int] = mapped_column(ForeignKey("ad_breaks.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    event: Mapped[str] = mapped_column(String(8), primary_key=True)
+    viewer: Mapped[str] = mapped_column(String(40), primary_key=True)  # sha1 of the viewer
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

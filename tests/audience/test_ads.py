@@ -118,9 +118,14 @@ def test_impression_beacon_counts_and_refuses_bad_input(live_url: str, auth) -> 
     cid = ready_creative(live_url, auth)
     bid = schedule(live_url, auth, VOD, cid, position="midroll", offset_s=6)
     url = f"{live_url}/api/streams/{VOD}/ads/{bid}/impressions"
-    for event in ("start", "start", "complete"):
-        assert requests.post(url, json={"event": event}, timeout=10).status_code == 204
-    assert impressions(live_url, auth, bid) == (2, 1)
+    ann, bob = ({"sparkcast_viewer": f"v_{name}_0123456789abcdef"} for name in ("ann", "bob"))
+    # Two viewers start, one completes; a viewer's repeated beacon (a retry, a replay) and
+    # a cookie-less one from the same browser count once.
+    for event, cookies in (("start", ann), ("start", bob), ("complete", ann),
+                           ("start", ann), ("complete", ann), ("start", {}), ("start", {})):
+        r = requests.post(url, json={"event": event}, cookies=cookies, timeout=10)
+        assert r.status_code == 204, r.text
+    assert impressions(live_url, auth, bid) == (3, 1)
     bad = requests.post(url, json={"event": "click"}, timeout=10)
     assert bad.status_code == 400 and "event" in bad.json()["error"]["message"]
     other = requests.post(f"{live_url}/api/streams/{VOD}/ads/{bid + 1}/impressions",
@@ -129,7 +134,7 @@ def test_impression_beacon_counts_and_refuses_bad_input(live_url: str, auth) -> 
     wrong_stream = requests.post(f"{live_url}/api/streams/{AD_STREAM}/ads/{bid}/impressions",
                                  json={"event": "start"}, timeout=10)
     assert wrong_stream.status_code == 404
-    assert impressions(live_url, auth, bid) == (2, 1)
+    assert impressions(live_url, auth, bid) == (3, 1)
 
 
 def test_breaks_reach_both_manifests_and_leave_with_cancel(live_url: str, auth) -> None:
@@ -465,3 +470,20 @@ def test_a_whole_upload_is_stored(live_url: str, auth, ad_root: Path) -> None:
     stored = r.json()["source_uri"]
     assert stored.endswith(f"/ads/{cid}/source"), stored
     assert (ad_root / "ads" / str(cid) / "source").read_bytes() == data
+
+
+def test_impression_beacons_are_rate_limited_per_client(settings, engine, ad_root) -> None:
+    """A script posting beacons with a fresh cookie each time still gets only
+    `ad_beacons_per_minute` of them counted per minute."""
+    from serve import create_app
+
+    app = create_app(settings.model_copy(update={"ad_beacons_per_minute": 3,
+                                                 "root": ad_root.as_uri()}),
+                     {"TESTING": True, "EDGE_FILLER": False})
+    client = app.test_client()
+    codes = []
+    for i in range(5):
+        client.set_cookie("sparkcast_viewer", f"v_script_{i:016d}")
+        codes.append(client.post(f"/api/streams/{VOD}/ads/999/impressions",
+                                 json={"event": "start"}).status_code)
+    assert codes == [404, 404, 404, 429, 429], codes  # 404: no such break, but counted

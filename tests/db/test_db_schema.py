@@ -24,7 +24,8 @@ from store.db import (
 from store.models import Base, Comment, Stream
 
 TABLES = {"streams", "stream_keys", "admin_tokens", "comments", "viewer_blocks",
-          "reaction_counts", "notices", "ad_creatives", "ad_breaks", "alembic_version"}
+          "reaction_counts", "notices", "ad_creatives", "ad_breaks", "ad_impressions",
+          "alembic_version"}
 
 
 def test_upgrade_builds_every_table_at_head(database_url: str) -> None:
