@@ -5,7 +5,8 @@
         event: reactions   {"totals": {kind: n}, "delta": {kind: n}, "now"}   on change
         event: notices     {"now", "notices": [...]}             on connect and on change
         event: moderation  {"removed": [comment ids]}            hidden/deleted comments
-    503 + Retry-After when this worker already holds `sse_clients_per_worker` feeds.
+    503 + Retry-After when this worker already holds `sse_clients_per_worker` feeds, or
+    this client half of them.
 
 One hub thread per serve process ticks once a second: it flushes the reaction counters
 (serve.reactions) as one batch, then, for each stream somebody is watching here, reads
@@ -42,7 +43,7 @@ from serve.context import CLIENT_GONE
 from serve.db import get_engine, get_session
 from serve.errors import json_error
 from serve.extensions import app_singleton
-from serve.jsonapi import api_errors
+from serve.jsonapi import api_errors, client_key
 from store import comments as comment_store
 from store import notices, reactions
 from store.models import Comment
@@ -97,6 +98,10 @@ class Hub:
         self.counter = reactions.ReactionCounter()
         self.feeds: dict[str, Feed] = {}
         self.clients = 0
+        # Feeds per client address: one client holds at most half the slots (at least
+        # one), so a script opening feeds cannot shut every viewer out of live events.
+        self.by_client: Counter[str] = Counter()
+        self.per_client = max(1, max_clients // 2)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.db_ok = True
@@ -123,20 +128,24 @@ class Hub:
                 log.exception("audience hub tick failed")
 
     # --- feeds ---
-    def subscribe(self, stream_id: str) -> Feed | None:
+    def subscribe(self, stream_id: str, client: str = "") -> Feed | None:
         with self._lock:
-            if self.clients >= self.max_clients:
+            if self.clients >= self.max_clients or self.by_client[client] >= self.per_client:
                 return None
             self.clients += 1
+            self.by_client[client] += 1
             feed = self.feeds.setdefault(stream_id, Feed(stream_id))
             feed.subscribers += 1
         self.start()
         return feed
 
-    def unsubscribe(self, feed: Feed) -> None:
-        """Called exactly once per successful subscribe."""
+    def unsubscribe(self, feed: Feed, client: str = "") -> None:
+        """Called exactly once per successful subscribe, with the same client."""
         with self._lock:
             self.clients -= 1
+            self.by_client[client] -= 1
+            if self.by_client[client] <= 0:
+                del self.by_client[client]
             feed.subscribers -= 1
             if feed.subscribers <= 0:
                 self.feeds.pop(feed.stream_id, None)
@@ -259,7 +268,8 @@ def _feed_stream(feed: Feed, seconds: float, gone: threading.Event | None = None
 def stream(stream_id: str) -> Response:
     audience.ensure_stream(get_session(), stream_id)
     hub = get()
-    feed = hub.subscribe(stream_id)
+    client = client_key()
+    feed = hub.subscribe(stream_id, client)
     if feed is None:
         resp = json_error(503, "feeds_full", "live events are busy here; poll "
                           "/reactions and /notices instead")
@@ -273,7 +283,7 @@ def stream(stream_id: str) -> Response:
                     mimetype="text/event-stream")
     # The WSGI server closes every response, even one whose generator never started (a
     # client gone at once), where a `finally` in the generator would never run.
-    resp.call_on_close(lambda: hub.unsubscribe(feed))
+    resp.call_on_close(lambda: hub.unsubscribe(feed, client))
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["X-Accel-Buffering"] = "no"  # a proxy must pass events on at once
     return resp

@@ -93,3 +93,25 @@ def test_rate_limits_count_the_address_a_trusted_proxy_names(settings, engine,
         assert (post("198.51.100.2"), post("198.51.100.1")) == (201, 429)
     else:
         assert post("198.51.100.2") == 429
+
+
+def test_one_client_cannot_take_every_live_event_slot(settings, engine) -> None:
+    """With 4 feeds a worker, one address holds at most 2: a script opening feeds leaves
+    room for the viewers (who would otherwise be told to poll)."""
+    from serve import create_app
+
+    app = create_app(settings.model_copy(update={"sse_clients_per_worker": 4}),
+                     {"TESTING": True, "EDGE_FILLER": False})
+    client = app.test_client()
+    url = f"/api/streams/{STREAM}/events"
+
+    def feed(address: str):
+        return client.get(url, buffered=False, environ_base={"REMOTE_ADDR": address})
+
+    mine = [feed("203.0.113.9") for _ in range(3)]
+    assert [r.status_code for r in mine] == [200, 200, 503]
+    others = [feed("198.51.100.1"), feed("198.51.100.2"), feed("198.51.100.3")]
+    assert [r.status_code for r in others] == [200, 200, 503]  # the worker is full now
+    for r in mine + others:
+        r.close()
+    assert feed("203.0.113.9").status_code == 200  # closed feeds give their slots back
