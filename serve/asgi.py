@@ -25,10 +25,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from tempfile import SpooledTemporaryFile
 from typing import Any
 
 from a2wsgi import WSGIMiddleware
@@ -58,6 +60,13 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = 8
 REPLAYS_MAX = 4096
 
+
+# A request body is read whole before Flask sees it (Origin._flask): in memory up to
+# SPOOL_BYTES, on disk beyond; a pause longer than BODY_IDLE_SECONDS between two of its
+# parts ends it (nginx's client_body_timeout); API bodies are far below API_BODY_BYTES.
+SPOOL_BYTES = 1 << 20
+BODY_IDLE_SECONDS = 10.0
+API_BODY_BYTES = 1 << 20
 
 class Origin:
     """ASGI app: the media fast path on the event loop, everything else to Flask."""
@@ -151,7 +160,20 @@ class Origin:
         gone = threading.Event()
         scope = {**scope, CLIENT_GONE: gone}
         watcher = None
-        if scope["method"] in ("GET", "HEAD") and not _has_body(scope):
+        if _has_body(scope):
+            # The whole body is read here, on the loop, before a thread is taken: a client
+            # sending it slowly, or announcing one it never sends, holds no Flask thread.
+            settings = context.get(self.flask_app).settings
+            body = await _read_body(scope, receive, max(settings.ad_upload_max_bytes,
+                                                        API_BODY_BYTES), BODY_IDLE_SECONDS)
+            if body is None:  # the client left before its body was complete
+                return
+            if isinstance(body, int):
+                await _refuse(send, body)
+                return
+            watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
+            receive = _replay(body)
+        elif scope["method"] in ("GET", "HEAD"):
             # The WSGI side never reads a body here, so the real receive() is free to
             # tell us when the client leaves.
             watcher = asyncio.ensure_future(_watch_disconnect(receive, gone))
@@ -195,6 +217,60 @@ def _header(headers: dict[bytes, bytes], name: bytes) -> str | None:
 
 def _has_body(scope: Scope) -> bool:
     return any(k in (b"content-length", b"transfer-encoding") for k, _ in scope["headers"])
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int, idle: float
+                     ) -> SpooledTemporaryFile | int | None:
+    """The request's whole body (in memory up to SPOOL_BYTES, then on disk); 408 when the
+    client pauses longer than `idle` seconds, 413 past `limit` bytes, None when it left."""
+    declared = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return 413
+    spool = SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed by _replay
+    size = 0
+    while True:
+        try:
+            message = await asyncio.wait_for(receive(), idle)
+        except TimeoutError:
+            spool.close()
+            return 408
+        if message["type"] == "http.disconnect":
+            spool.close()
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            spool.close()
+            return 413
+        spool.write(chunk)
+        if not message.get("more_body", False):
+            spool.seek(0)
+            return spool
+
+
+def _replay(spool: SpooledTemporaryFile) -> Receive:
+    """A receive() that hands the WSGI side the buffered body."""
+    size = spool.seek(0, 2)
+    spool.seek(0)
+
+    async def receive() -> Message:
+        chunk = spool.read(1 << 16)
+        more = spool.tell() < size
+        if not more:
+            spool.close()
+        return {"type": "http.request", "body": chunk, "more_body": more}
+
+    return receive
+
+
+async def _refuse(send: Send, status: int) -> None:
+    words = {408: ("request_timeout", "the request body stalled; send it again"),
+             413: ("payload_too_large", "request body too large")}[status]
+    body = json.dumps({"error": {"code": words[0], "message": words[1]}}).encode()
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _no_body() -> Message:

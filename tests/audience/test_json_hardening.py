@@ -115,3 +115,38 @@ def test_one_client_cannot_take_every_live_event_slot(settings, engine) -> None:
     for r in mine + others:
         r.close()
     assert feed("203.0.113.9").status_code == 200  # closed feeds give their slots back
+
+
+def test_stalled_request_bodies_hold_no_thread_of_the_origin(app, monkeypatch) -> None:
+    """12 connections announce a 200-byte body and never send it (the origin has 4 Flask
+    threads): /healthz and a real comment still answer at once, and each stalled request
+    ends with 408 once its body has paused for BODY_IDLE_SECONDS."""
+    import socket
+    import time
+
+    import requests
+
+    from asgi_server import uvicorn_server
+    from serve import asgi
+    from serve.asgi import Origin
+
+    monkeypatch.setattr(asgi, "BODY_IDLE_SECONDS", 2.0)
+    with uvicorn_server(Origin(app, threads=4)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        stalled = []
+        for _ in range(12):
+            s = socket.create_connection((host, int(port)), timeout=10)
+            s.sendall(f"POST {COMMENTS} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                      "\r\nContent-Length: 200\r\n\r\n".encode())
+            stalled.append(s)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert requests.get(f"{url}/healthz", timeout=3).status_code in (200, 503)
+        posted = requests.post(f"{url}{COMMENTS}", json=BODIES[COMMENTS], timeout=3)
+        assert posted.status_code == 201, posted.text
+        assert time.monotonic() - started < 2
+        answers = []
+        for s in stalled:
+            with s:
+                answers.append(s.recv(4096).split(b" ", 2)[1])
+        assert answers == [b"408"] * 12
