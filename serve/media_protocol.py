@@ -39,9 +39,19 @@ from serve.fastpath import MediaAnswer, MediaRequest, answer, is_candidate, repl
 log = logging.getLogger(__name__)
 
 
+# What a request line and its headers may take: httptools has no limit of its own, and a
+# client could otherwise make a worker hold megabytes per connection (gunicorn's own
+# limits are about 8 kB a header field, 100 fields).
+MAX_HEAD_BYTES = 64 * 1024
+TOO_LARGE = (b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain\r\n"
+             b"content-length: 31\r\nconnection: close\r\n\r\nrequest headers are too large\r\n")
+
+
 class MediaProtocol(HttpToolsProtocol):
     _answered = False  # the current request was answered inline
     _sock: socket.socket | None = None  # the connection's socket, for send and sendfile
+    _in_head = True  # between requests or within one's request line and headers
+    _head_bytes = 0  # bytes received since the current request's head began
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,11 +67,22 @@ class MediaProtocol(HttpToolsProtocol):
             self._sock = None
         super().connection_lost(exc)
 
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head:
+            super().data_received(data)
+            return
+        self._head_bytes += len(data)
+        super().data_received(data)  # a head ending within this chunk is fine
+        if self._in_head and self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+            self.transport.write(TOO_LARGE)
+            self.transport.close()
+
     def on_message_begin(self) -> None:
         self._answered = False
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
+        self._in_head, self._head_bytes = False, 0
         try:
             answered = self._answer_inline()
         except OSError as exc:  # a file gone since its stat: nothing was sent yet
@@ -80,6 +101,7 @@ class MediaProtocol(HttpToolsProtocol):
             super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self._in_head = True  # the next request on this connection
         if not self._answered:
             super().on_message_complete()
 

@@ -92,3 +92,51 @@ def test_the_live_clock_url_comes_from_settings_not_the_host_header(
     client = app.test_client()
     assert _clock(client, "evil.example") == expected
     assert _clock(client, "127.0.0.1:8080") == expected
+
+
+def _send_head(url: str, header_bytes: int, finish: bool) -> bytes:
+    """Send a GET whose one header is `header_bytes` long (finished or not); the answer."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    answer = b""
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        try:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+            sent, block = 0, b"a" * (1 << 20)
+            while sent < header_bytes:
+                s.sendall(block)
+                sent += len(block)
+            if finish:
+                s.sendall(b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the origin gave up on us: what it said is still in the socket
+        try:
+            while chunk := s.recv(65536):
+                answer += chunk
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return answer
+
+
+def test_huge_request_headers_are_431_and_cost_no_memory(vod_root: Path) -> None:
+    """A 16 MB header, and 4 connections sending 32 MB of headers that never end, each get
+    431 early; the origin's memory does not grow by what they sent, and it goes on."""
+    import psutil
+    import requests
+
+    from asgi_server import uvicorn_server
+    from serve.asgi import Origin
+
+    app = create_app(Settings(root=vod_root.as_uri()), {"TESTING": True, "EDGE_FILLER": False})
+    with uvicorn_server(Origin(app, threads=4)) as url:
+        me = psutil.Process()
+        before = me.memory_info().rss
+        assert _send_head(url, 16 << 20, finish=True).startswith(b"HTTP/1.1 431")
+        for _ in range(4):
+            assert _send_head(url, 32 << 20, finish=False).startswith(b"HTTP/1.1 431")
+        grown = me.memory_info().rss - before
+        assert grown < 40 << 20, f"the origin grew by {grown >> 20} MB"
+        assert requests.get(f"{url}/healthz", timeout=5).status_code in (200, 503)
+        ok = requests.get(f"{url}/healthz", headers={"X-Fine": "b" * 16_000}, timeout=5)
+        assert ok.status_code in (200, 503)  # a large but sane header still passes
