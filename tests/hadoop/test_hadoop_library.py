@@ -66,6 +66,14 @@ def frames_of(path: Path) -> int:
     return int(out.strip().splitlines()[0])
 
 
+def rendition_frames(files: dict[str, bytes], rendition: str, tmp_path: Path) -> int:
+    """Frames of a rendition's init + media segments joined in order (a stream's files)."""
+    names = sorted(n for n in files if n.startswith(f"out/{rendition}/") and n.endswith(".m4s"))
+    joined = tmp_path / f"{rendition}.mp4"
+    joined.write_bytes(files[f"out/{rendition}/init.mp4"] + b"".join(files[n] for n in names))
+    return frames_of(joined)
+
+
 def submit(hadoop: Hadoop, root: str, inputs: str, work: Path, *opts: str,
            cluster: bool = True, timeout: float = 900) -> Submit:
     events = work / f"events-{time.monotonic_ns()}"
@@ -134,12 +142,7 @@ def test_every_rendition_holds_every_source_frame(spec: SourceSpec, library, out
     files = outputs[spec.name]
     expected = frames_of(library[spec.name])
     for rendition in ("180p", "120p"):
-        names = sorted(n for n in files if n.startswith(f"out/{rendition}/") and
-                       n.endswith(".m4s"))
-        joined = tmp_path / f"{rendition}.mp4"
-        joined.write_bytes(files[f"out/{rendition}/init.mp4"] +
-                           b"".join(files[n] for n in names))
-        assert frames_of(joined) == expected, rendition
+        assert rendition_frames(files, rendition, tmp_path) == expected, rendition
     # The manifests play: ffmpeg's DASH and HLS demuxers read every frame of a rendition.
     for name, data in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
@@ -328,10 +331,7 @@ def test_an_input_over_2_gb_streams_through_the_tasks(hadoop: Hadoop, make_media
                  cluster=False, timeout=1200)
     assert run.proc.returncode == 0, run.proc.stderr[-3000:]
     files = hdfs_files(hadoop, f"{hadoop.path(root)}/streams/lib-big")
-    names = sorted(n for n in files if n.startswith("out/180p/") and n.endswith(".m4s"))
-    joined = tmp_path / "180p.mp4"
-    joined.write_bytes(files["out/180p/init.mp4"] + b"".join(files[n] for n in names))
-    assert frames_of(joined) == frames_of(clip) == 150
+    assert rendition_frames(files, "180p", tmp_path) == frames_of(clip) == 150
     hadoop.client().delete("/tests/library-big-in", recursive=True)
     hadoop.client().delete(hadoop.path(root), recursive=True)
 
@@ -363,8 +363,5 @@ def test_range_tasks_read_only_their_part_of_an_mp4(hadoop: Hadoop, make_media,
     # Each: its 12 s of the 60, a second either side, the headers.
     assert all(0 < n < 0.4 * size for n in read.values()), (read, size)
     files = hdfs_files(hadoop, f"{hadoop.path(root)}/streams/lib-ranges")
-    names = sorted(n for n in files if n.startswith("out/180p/") and n.endswith(".m4s"))
-    joined = tmp_path / "180p.mp4"
-    joined.write_bytes(files["out/180p/init.mp4"] + b"".join(files[n] for n in names))
-    assert frames_of(joined) == frames_of(clip) == 1500
+    assert rendition_frames(files, "180p", tmp_path) == frames_of(clip) == 1500
     hadoop.client().delete("/tests/library-ranges-in", recursive=True)
