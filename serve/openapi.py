@@ -278,8 +278,8 @@ def _paths() -> dict[str, Any]:
             "summary": "ad impression beacon (the player, at an ad Period's start and end)",
             "tags": ["audience"], "parameters": [SID, _path_param("break_id", ID)],
             "requestBody": _json_body("ImpressionIn"),
-            "responses": {"204": {"description": "counted"},
-                          **_errors("400", "404", "413", "503")}}},
+            "responses": {"204": {"description": "counted (or a repeat, not counted)"},
+                          **_errors("400", "404", "413", "429", "503")}}},
         STREAM + "/notices": {"get": {
             "summary": "notices active now or later", "tags": ["audience"],
             "parameters": [SID], "responses": {"200": _json(_ref("NoticeList")),
