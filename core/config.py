@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field("", description="comma-separated addresses or networks of "
                                  "the HTTP proxies in front of serve (nginx): only their "
                                  "X-Forwarded-For names the client; default none")
+    publish_keys_file: str = Field(
+        default_factory=lambda: str(Path(user_data_dir("sparkcast")) / "publish-keys.json"),
+        description="the last known active stream keys (hashes), so known keys publish "
+                    "through a database outage (store/key_cache.py)")
     rtmp_callback_from: str = Field("127.0.0.1,::1", description="comma-separated addresses "
                                     "the RTMP front calls on_publish from")
     comments_per_minute: float = Field(20, ge=0, description="comment posts per client per "

@@ -19,19 +19,26 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from core.config import Settings, load_settings
 from ingest.rtmp import RtmpError, live_ingest_argv
+from store import key_cache
 from store.db import make_engine, session_scope
 from store.keys import fingerprint, lookup_key
 
 
 def resolve_stream(settings: Settings, key: str) -> str | None:
-    """The stream id of a valid (unrevoked) key, else None."""
+    """The stream id of a valid (unrevoked) key, else None; while the database is down,
+    the stream of a key among the last known ones (store/key_cache.py)."""
     engine = make_engine(settings.database_url)
     try:
         with session_scope(engine) as session:
             row = lookup_key(session, key)
             return row.stream_id if row is not None and row.revoked_at is None else None
+    except SQLAlchemyError:
+        known = key_cache.lookup(settings.publish_keys_file, key)
+        return known.stream_id if known is not None else None
     finally:
         engine.dispose()
 

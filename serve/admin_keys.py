@@ -7,19 +7,24 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from hdfs_layout import LayoutError, urls
+from serve import context
 from serve.admin_auth import require_admin
 from serve.db import get_session
 from serve.errors import json_error
 from serve.jsonapi import id_rule
+from store import key_cache
 from store.keys import KeyNotFound, create_key, list_keys, revoke_key
 from store.models import StreamKey
 
+log = logging.getLogger("sparkcast.rtmp")
 bp = require_admin(Blueprint("admin_keys", __name__, url_prefix=urls.ADMIN_API + "/keys"))
 
 MAX_BODY = 4096
@@ -88,6 +93,7 @@ def create() -> Response | tuple[Response, int]:
     except LayoutError as exc:
         raise BadRequest("stream_id", str(exc)) from exc
     session.commit()
+    _save_known_keys(session)
     return jsonify({**key_json(row), "key": key}), 201
 
 
@@ -99,4 +105,14 @@ def revoke(key_id: int) -> Response:
     except KeyNotFound as exc:
         return json_error(404, "not_found", str(exc))
     session.commit()
+    _save_known_keys(session)
     return jsonify(key_json(row))
+
+
+def _save_known_keys(session: Session) -> None:
+    """A new key publishes, a revoked one does not, through a later database outage."""
+    path = context.get().settings.publish_keys_file
+    try:
+        key_cache.refresh(session, path)
+    except OSError as exc:
+        log.warning("known keys not saved to %s: %s", path, exc)

@@ -21,6 +21,9 @@ REQUESTS = Counter("sparkcast_http_requests_total", "HTTP requests answered",
                    ["endpoint", "status"])
 BYTES = Counter("sparkcast_http_response_bytes_total", "Response body bytes sent", ["kind"])
 CACHE = Counter("sparkcast_cache_requests_total", "Segment cache lookups", ["result"])
+PUBLISH_DB_DOWN = Counter("sparkcast_publish_database_down_total",
+                          "Publishes decided from the last known keys (database down)",
+                          ["result"])
 CACHE_HIT, CACHE_MISS = CACHE.labels("hit"), CACHE.labels("miss")
 CACHE_BYTES = Gauge("sparkcast_cache_bytes", "Bytes held by the segment cache",
                     multiprocess_mode="livesum")
