@@ -27,6 +27,7 @@ from hadooptools import (
     stage_tasks,
     yarn_opts,
 )
+from hdfs.util import HdfsError
 
 from manifest.mpd import parse_mpd
 from media_tools import SourceSpec, sh
@@ -228,6 +229,16 @@ def _finished_segments(hadoop: Hadoop, root: str) -> dict[str, int]:
     return out
 
 
+def _visible(client, folder: str) -> list[str]:
+    """A folder's names but hidden ones; [] while it does not exist."""
+    if client.status(folder, strict=False) is None:
+        return []
+    try:
+        return [n for n in client.list(folder) if not n.startswith(".")]
+    except HdfsError:  # removed since
+        return []
+
+
 def test_killed_driver_then_resubmit_finishes_everything(hadoop: Hadoop, library,
                                                          tmp_path: Path) -> None:
     """The driver (client mode) is killed once segments are being written; a re-submit
@@ -251,8 +262,10 @@ def test_killed_driver_then_resubmit_finishes_everything(hadoop: Hadoop, library
     try:
         # Killed once some video's first map task has finished.
         while time.monotonic() < deadline and proc.poll() is None:
-            done = [p for p in (client.status(f"{hadoop.path(root)}/streams/{s.name}/done",
-                                              strict=False) for s in GOOD) if p]
+            # A done record, not just its folder: the writer makes the folder for the
+            # record's hidden temporary name before renaming it into place.
+            done = [n for s in GOOD
+                    for n in _visible(client, f"{hadoop.path(root)}/streams/{s.name}/done")]
             if done:
                 break
             time.sleep(0.3)
