@@ -15,17 +15,14 @@ Flow of a publish to rtmp://HOST:PORT/live/<key>:
 
 from __future__ import annotations
 
-import grp
 import logging
 import os
-import pwd
 import shlex
 import shutil
 import socket
 import string
 import subprocess
 import sys
-import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -36,7 +33,14 @@ from types import TracebackType
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.config import Settings, settings_env
-from core.processes import stop_process
+from core.nginx import (
+    NginxError,
+    NginxProcess,
+    nginx_quote,
+    temp_path_lines,
+    user_line,
+    worker_identity,
+)
 from store.db import ensure_schema, is_sqlite, make_engine, session_scope
 from store.keys import clear_publishing
 
@@ -70,22 +74,17 @@ class RtmpConfig:
     module_path: Path = RTMP_MODULE
 
 
-def nginx_quote(value: str) -> str:
-    """`value` as one nginx config token (double-quoted, escaped). Pure."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def build_config(cfg: RtmpConfig) -> str:
     """The nginx.conf text for `cfg`. Pure."""
     template = (resources.files("ingest") / "templates" / "nginx-rtmp.conf").read_text()
     env_lines = "".join(f"env {nginx_quote(f'{k}={v}')};\n" for k, v in cfg.env)
-    user_line = (f"user {cfg.run_as[0]} {cfg.run_as[1]};\n" if cfg.run_as else "")
     play_allow = "".join(f"            allow play {addr};\n" for addr in cfg.play_from)
     # $name/$addr must stay unquoted-expandable: nginx-rtmp expands them inside the token.
     exec_push = " ".join(a if a.startswith("$") else nginx_quote(a) for a in cfg.exec_push)
     base = cfg.callback_base.rstrip("/")
     return _Template(template).substitute(
-        prefix=str(cfg.prefix), module_path=str(cfg.module_path), user_line=user_line,
+        prefix=str(cfg.prefix), module_path=str(cfg.module_path),
+        user_line=user_line(cfg.run_as), temp_paths=temp_path_lines(cfg.prefix),
         env_lines=env_lines, listen=cfg.listen, play_allow=play_allow,
         on_publish_url=f"{base}/rtmp/on_publish",
         on_publish_done_url=f"{base}/rtmp/on_publish_done",
@@ -126,14 +125,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def _worker_identity() -> tuple[str, str] | None:
-    # As root, nginx would drop its workers (and so the chunker) to www-data/nobody, who
-    # cannot write the storage root; keep the invoking identity instead.
-    if os.geteuid() != 0:
-        return None
-    return pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name
-
-
 def _pull_host(listen_host: str) -> str:
     return "127.0.0.1" if listen_host in ("", "0.0.0.0", "*", "localhost") else listen_host
 
@@ -157,8 +148,7 @@ class RtmpServer:
         port = settings.rtmp_port if port is None else port
         self.port = port or free_port(_pull_host(self.host))
         self.stat_port = stat_port or free_port()
-        self.nginx = nginx or shutil.which("nginx") or "/usr/sbin/nginx"
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.nginx = NginxProcess(self.run_dir, nginx)
 
     # --- configuration ---
 
@@ -184,62 +174,37 @@ class RtmpServer:
         return RtmpConfig(prefix=self.run_dir, listen=f"{self.host}:{self.port}",
                           stat_port=self.stat_port, callback_base=self.callback_base,
                           exec_push=hook, env=tuple(env), play_from=play_from,
-                          run_as=_worker_identity())
+                          run_as=worker_identity())
 
     def write_config(self) -> Path:
         if not RTMP_MODULE.exists():
             raise RtmpError(f"{RTMP_MODULE} is missing: apt-get install nginx libnginx-mod-rtmp")
-        for sub in ("logs", "tmp", "rec"):
-            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
-        path = self.run_dir / "nginx.conf"
-        # 0600: the environment lines may hold the database password.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # also when an older, wider file was there
-        with os.fdopen(fd, "w") as f:
-            f.write(build_config(self.config()))
-        return path
+        return self.nginx.write_config(build_config(self.config()), subdirs=("rec",))
 
     def argv(self) -> list[str]:
-        return [self.nginx, "-p", f"{self.run_dir}/", "-c", str(self.run_dir / "nginx.conf"),
-                "-e", str(self.run_dir / "logs" / "error.log")]
+        return self.nginx.argv()
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.nginx.proc
 
     # --- process ---
 
     def start(self, timeout: float = 10.0) -> RtmpServer:
         """Write the config, start nginx and wait until it accepts RTMP connections.
         Raises RtmpError with the tail of nginx's error log when it does not come up."""
-        if self.proc is not None:
-            raise RtmpError("RTMP front already started")
         self.write_config()
         self._reset_publishing()
         try:
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        except FileNotFoundError as exc:
-            raise RtmpError(f"{self.nginx} not found: apt-get install nginx "
-                            "libnginx-mod-rtmp") from exc
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                self.proc = None
-                raise RtmpError(f"nginx exited at start: {self._log_tail(err)}")
-            if self._accepting():
-                return self
-            time.sleep(0.05)
-        self.stop()
-        raise RtmpError(f"nginx did not accept RTMP on {self.host}:{self.port} within "
-                        f"{timeout:g} s: {self._log_tail()}")
+            self.nginx.start(self._accepting, f"RTMP on {self.host}:{self.port}", timeout)
+        except NginxError as exc:
+            raise RtmpError(str(exc)) from exc
+        return self
 
     def stop(self, timeout: float = 10.0) -> None:
         """Fast shutdown (TERM: publishers are cut, exec children get their TERM); KILL if
         nginx has not exited after `timeout` s."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        stop_process(proc, timeout)
-        if proc.stderr:
-            proc.stderr.close()
+        self.nginx.stop(timeout)
 
     def __enter__(self) -> RtmpServer:
         return self.start()
@@ -273,13 +238,6 @@ class RtmpServer:
                 return resp.status == 200
         except OSError:
             return False
-
-    def _log_tail(self, stderr: str = "", lines: int = 5) -> str:
-        log = self.run_dir / "logs" / "error.log"
-        text = stderr + (log.read_text(errors="replace") if log.exists() else "")
-        wanted = [ln for ln in text.splitlines() if "[emerg]" in ln or "[alert]" in ln
-                  or "[crit]" in ln or "nginx:" in ln]
-        return " | ".join((wanted or text.splitlines())[-lines:]) or "no error logged"
 
     def _reset_publishing(self) -> None:
         # nginx sends no on_publish_done for publishers live at its shutdown; a fresh front

@@ -5,8 +5,8 @@
     health     /healthz and /metrics
     (audience: comments, reactions, notices, ads, admin — see their modules)
 
-Production runs under gunicorn (`sparkcast serve`); `create_app` builds a fresh
-app and touches nothing at import time.
+Production runs under gunicorn behind nginx (`sparkcast serve`, sparkcast/serve_cli.py);
+`create_app` builds a fresh app and touches nothing at import time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from flask import Flask
 
 from core.config import Settings, load_settings
 from serve import db
-from serve.fastpath import MediaFastPath
 
 # (module, blueprint attribute); each module owns one concern.
 BLUEPRINTS: list[tuple[str, str]] = [
@@ -51,7 +50,4 @@ def create_app(settings: Settings | None = None, test_config: dict[str, Any] | N
     db.init_app(app)  # engine; a SQLite database is migrated to head here
     for module, attr in BLUEPRINTS:
         app.register_blueprint(getattr(importlib.import_module(module), attr))
-    if app.config.get("MEDIA_FAST_PATH", True):
-        # serve/fastpath.py: plain segment and manifest GETs skip Flask's dispatch.
-        app.wsgi_app = MediaFastPath(app, app.wsgi_app)
     return app

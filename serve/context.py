@@ -16,15 +16,11 @@ from hdfs_layout import Storage, open_storage
 from serve.cache import SegmentCache
 from serve.extensions import app_singleton
 from serve.live_fill import EdgeFiller
-from serve.media_body import MediaBody
 from store.ad_schedule import AdSchedule
 from store.db import ENGINE_KEY
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024  # ~30 s of a 5-rung 1080p ladder is about 40 MB
 _KEY = "sparkcast.serve"
-# WSGI environ key of a threading.Event set when the client has gone (serve/asgi.py sets it;
-# SSE feeds end on it: uvicorn drops writes to a closed socket silently).
-CLIENT_GONE = "sparkcast.client_gone"
 _lock = threading.Lock()
 
 
@@ -43,8 +39,6 @@ class ServeContext:
         self.clock_url = clock_url(s)
         self.trusted_proxies = networks(s.trusted_proxies)
         self.filler: EdgeFiller | None = None  # see start_filler
-        # URL path -> (until, MediaBody): serve/fastpath.py's one-second segment memo
-        self.recent_segments: dict[str, tuple[float, MediaBody]] = {}
         self.ads = AdSchedule(app.extensions.get(ENGINE_KEY))
 
 

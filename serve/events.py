@@ -32,14 +32,13 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from hdfs_layout import urls
 from serve import audience
-from serve.context import CLIENT_GONE
 from serve.db import get_engine, get_session
 from serve.errors import json_error
 from serve.extensions import app_singleton
@@ -58,7 +57,6 @@ PING_SECONDS = 15.0
 RECENT_SECONDS = 120  # reaction seconds re-read every tick; older ones every OLD_REFRESH
 OLD_REFRESH = 60.0
 MODERATION_EVERY = 5  # ticks
-GONE_CHECK = 1.0  # seconds between looks at a feed's client_gone flag (serve/asgi.py)
 _KEY = "sparkcast.events"
 
 
@@ -230,24 +228,20 @@ def _sse(event: str, payload: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
-def _feed_stream(feed: Feed, seconds: float, gone: threading.Event | None = None
-                 ) -> Iterator[str]:
+def _feed_stream(feed: Feed, seconds: float) -> Iterator[str]:
     """The events of one connection (its subscription ends in the response's close).
-
-    `gone` (set by serve/asgi.py when the client disconnects) ends the feed within
-    GONE_CHECK seconds; without it a gone client is found by the next failing write.
-    """
+    A client that has gone is found by the next write, which fails (a ping at most
+    PING_SECONDS after the last event)."""
     yield "retry: 2000\n\n"
     yield _sse("hello", {"now": time.time(), "kinds": list(reactions.KINDS)})
     seen: dict[str, int] = {}
     deadline = time.monotonic() + seconds
     seq = -1
     last_write = time.monotonic()
-    wait = PING_SECONDS if gone is None else GONE_CHECK
-    while time.monotonic() < deadline and not (gone is not None and gone.is_set()):
+    while time.monotonic() < deadline:
         with feed.cond:
             if feed.seq == seq:
-                feed.cond.wait(max(0.0, min(wait, deadline - time.monotonic())))
+                feed.cond.wait(max(0.0, min(PING_SECONDS, deadline - time.monotonic())))
             seq = feed.seq
             parts = dict(feed.parts)
         sent = False
@@ -279,7 +273,7 @@ def stream(stream_id: str) -> Response:
         # The first viewer must not wait a tick for the disclaimer.
         with contextlib.suppress(SQLAlchemyError):
             hub.update(get_session(), feed, hub.db_ok)
-    resp = Response(_feed_stream(feed, hub.feed_seconds, request.environ.get(CLIENT_GONE)),
+    resp = Response(_feed_stream(feed, hub.feed_seconds),
                     mimetype="text/event-stream")
     # The WSGI server closes every response, even one whose generator never started (a
     # client gone at once), where a `finally` in the generator would never run.

@@ -12,8 +12,7 @@ def post_worker_init(worker: Any) -> None:
     # which must not load the app before it forks.)
     from serve.context import start_filler
 
-    # worker.wsgi is the loaded app: the Flask app, or serve.asgi.Origin around it
-    start_filler(getattr(worker.wsgi, "flask_app", worker.wsgi))
+    start_filler(worker.wsgi)  # the loaded Flask app
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -10,7 +10,7 @@ wait in memory (bounded) and are flushed when it is back.
 
 Reactions are the most frequent request of a live show, so a POST for a stream this
 process already knows is answered by `ReactionFastPath`, a WSGI layer in front of Flask
-(as serve/fastpath.py does for segments); anything unusual falls through to the view.
+(as serve/comments.py does for comments); anything unusual falls through to the view.
 """
 
 from __future__ import annotations

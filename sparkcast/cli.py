@@ -28,6 +28,7 @@ from sparkcast.db_cli import admin, db, keys
 from sparkcast.library_cli import jobs
 from sparkcast.live_cli import demo, live, live_ingest
 from sparkcast.rtmp_cli import rtmp
+from sparkcast.serve_cli import serve_command
 
 
 @click.group()
@@ -110,33 +111,6 @@ def _print_summary(settings: Settings, summary: Any) -> None:
                  summary.segments, summary.bytes, summary.wall_seconds)
 
 
-@main.command("serve")
-@click.option("--host", help="address to listen on (default 127.0.0.1)")
-@click.option("--port", type=int, help="port (default 8080)")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="gunicorn worker processes")
-@click.option("--threads", type=click.IntRange(1, 256), default=8, show_default=True,
-              help="threads per worker (for the Flask side: API, pages, live events)")
-@click.option("--worker", type=click.Choice(["asgi", "gthread"]), default="asgi",
-              show_default=True, help="asgi: media on uvicorn's event loop; gthread: "
-              "gunicorn's threaded worker (docs/SERVING.md)")
-@click.option("--cache-seconds", type=click.IntRange(0, 300),
-              help="newest seconds of each live rendition kept in RAM (default 30)")
-@click.option("--origins", help="comma-separated origin base URLs listed in manifests")
-@root_option
-@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
-@handle_errors
-def serve_command(host: str | None, port: int | None, workers: int, threads: int, worker: str,
-                  cache_seconds: int | None, origins: str | None, root: str | None,
-                  dev: bool) -> None:
-    """Serve DASH/HLS, the player page and the API (gunicorn)."""
-    from serve.gunicorn_run import run_server
-
-    settings = settings_from(root=root, host=host, port=port, cache_seconds=cache_seconds,
-                         origins=origins)
-    run_server(settings, workers=workers, threads=threads, dev=dev, worker=worker)
-
-
 # Command groups defined in their own modules.
-for command in (db, keys, admin, rtmp, live_ingest, live, demo, ads, jobs):
+for command in (serve_command, db, keys, admin, rtmp, live_ingest, live, demo, ads, jobs):
     main.add_command(command)

@@ -62,17 +62,11 @@ def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(params=["wsgi", "asgi"])
-def live_url(app: Flask, request: pytest.FixtureRequest) -> Iterator[str]:
-    """`app` behind a real HTTP server (SSE needs a streaming connection): a threaded WSGI
-    one, and uvicorn running serve.asgi.Origin as `sparkcast serve` does."""
-    if request.param == "asgi":
-        from asgi_server import uvicorn_server
-        from serve.asgi import Origin
-
-        with uvicorn_server(Origin(app)) as url:
-            yield url
-        return
+@pytest.fixture(params=["wsgi", "front-door"])
+def live_url(app: Flask, root: Path, tmp_path: Path, request: pytest.FixtureRequest
+             ) -> Iterator[str]:
+    """`app` behind a real HTTP server (SSE needs a streaming connection): werkzeug's
+    threaded one alone, and the same behind the nginx front door `sparkcast serve` runs."""
     import threading
 
     from werkzeug.serving import make_server
@@ -80,9 +74,25 @@ def live_url(app: Flask, request: pytest.FixtureRequest) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
+    front = None
+    try:
+        if request.param == "front-door":
+            from core.nginx import worker_identity
+            from edge.front_conf import front_door_config
+            from edge.http_front import HttpFront
+            from ingest.rtmp import free_port
+
+            front = HttpFront(front_door_config(
+                tmp_path / "front", "127.0.0.1", free_port(), free_port(),
+                f"127.0.0.1:{server.server_port}", root, 1 << 20, worker_identity())).start()
+            yield front.url
+        else:
+            yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        if front is not None:
+            front.stop()
+        server.shutdown()
+        thread.join(10)
 
 
 # --- browser tests: a real VOD (the `browser` fixture is tests/conftest.py's) ---------

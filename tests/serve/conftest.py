@@ -14,7 +14,7 @@ from servetools import (
     VOD_ID,
     VOD_LADDER,
     VOD_SOURCE,
-    AsgiTestApp,
+    FrontDoorApp,
     Server,
     free_port,
     serve_env,
@@ -23,7 +23,6 @@ from servetools import (
 
 from core.config import Settings
 from serve import create_app
-from serve.asgi import Origin
 
 
 @pytest.fixture(scope="session")
@@ -47,17 +46,23 @@ def vod_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(params=["fast-path", "flask-routes", "asgi"])
-def app_factory(vod_root: Path, request: pytest.FixtureRequest):
-    """Apps over the VOD three ways: the WSGI fast path, Flask routes only, and the ASGI
-    origin (serve/asgi.py) that `sparkcast serve` runs. All must answer alike."""
+@pytest.fixture(params=["flask", "front-door"])
+def app_factory(vod_root: Path, tmp_path: Path, request: pytest.FixtureRequest):
+    """Apps over the VOD two ways: Flask alone, and behind the nginx front door that
+    `sparkcast serve` runs (segments from disk, the rest proxied). Both must answer alike."""
+    fronts: list[FrontDoorApp] = []
+
     def make(**settings: object):
         opts = {"root": vod_root.as_uri(), **settings}
-        app = create_app(Settings(**opts), {"TESTING": True, "EDGE_FILLER": False,
-                                            "MEDIA_FAST_PATH": request.param == "fast-path"})
-        return AsgiTestApp(Origin(app)) if request.param == "asgi" else app
+        app = create_app(Settings(**opts), {"TESTING": True, "EDGE_FILLER": False})
+        if request.param == "flask":
+            return app
+        fronts.append(FrontDoorApp(app, vod_root, tmp_path / f"front-{len(fronts)}"))
+        return fronts[-1]
 
-    return make
+    yield make
+    for front in fronts:
+        front.close()
 
 
 @pytest.fixture

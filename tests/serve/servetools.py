@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,8 +17,6 @@ from typing import Any
 
 import pytest
 import requests
-from a2wsgi import ASGIMiddleware
-from werkzeug.test import Client
 
 from media_tools import SourceSpec
 
@@ -81,20 +82,79 @@ def start_server(root: Path, port: int, *args: str) -> Server:
     pytest.fail(f"sparkcast serve did not answer /healthz within 30 s; see {log.name}")
 
 
-class AsgiTestApp:
-    """serve.asgi.Origin behind werkzeug's test client: a2wsgi's ASGIMiddleware turns it
-    back into WSGI, so the media tests ask the ASGI path the same questions as Flask's."""
+class HttpResponse:
+    """The parts of werkzeug's TestResponse the media tests read."""
 
-    def __init__(self, origin: Any) -> None:
-        self.origin = origin
-        self.flask_app = origin.flask_app
+    def __init__(self, status: int, headers: Any, data: bytes) -> None:
+        self.status_code, self.headers, self.data = status, headers, data
 
-    async def _with_raw_path(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        # a2wsgi's scope lacks the target as sent; a real server (uvicorn) sets it
-        environ = scope.get("wsgi_environ", {})
-        if "RAW_URI" in environ:
-            scope = {**scope, "raw_path": environ["RAW_URI"].split("?", 1)[0].encode("latin-1")}
-        await self.origin(scope, receive, send)
+    @property
+    def json(self) -> Any:
+        return json.loads(self.data)
 
-    def test_client(self) -> Client:
-        return Client(ASGIMiddleware(self._with_raw_path))
+    def get_json(self) -> Any:
+        return self.json
+
+
+class HttpClient:
+    """werkzeug's test-client calls (get, head, options, post), sent over a real socket
+    with the request target exactly as written (http.client does not normalize it)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+
+    def open(self, method: str, path: str, headers: dict[str, str] | None = None,
+             data: bytes | None = None, json_body: Any = None) -> HttpResponse:
+        hdrs = dict(headers or {})
+        if json_body is not None:
+            data = json.dumps(json_body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        try:
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return HttpResponse(resp.status, resp.headers, resp.read())
+        finally:
+            conn.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self.open("GET", path, headers)
+
+    def head(self, path: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self.open("HEAD", path, headers)
+
+    def options(self, path: str, headers: dict[str, str] | None = None) -> HttpResponse:
+        return self.open("OPTIONS", path, headers)
+
+    def post(self, path: str, headers: dict[str, str] | None = None, data: bytes | None = None,
+             json: Any = None) -> HttpResponse:
+        return self.open("POST", path, headers, data, json)
+
+
+class FrontDoorApp:
+    """A Flask app behind the front door `sparkcast serve` runs (edge/front_conf.py):
+    werkzeug's threaded server on loopback as the origin, nginx in front serving the
+    root's segments from disk. `.test_client()` speaks HTTP to nginx."""
+
+    def __init__(self, app: Any, root: Path, run_dir: Path) -> None:
+        from werkzeug.serving import make_server
+
+        from core.nginx import worker_identity
+        from edge.front_conf import front_door_config
+        from edge.http_front import HttpFront
+
+        self.flask_app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.front = HttpFront(front_door_config(
+            run_dir, "127.0.0.1", free_port(), free_port(),
+            f"127.0.0.1:{self.server.server_port}", root, 1 << 20, worker_identity())).start()
+
+    def test_client(self) -> HttpClient:
+        return HttpClient("127.0.0.1", self.front.config.port)
+
+    def close(self) -> None:
+        self.front.stop()
+        self.server.shutdown()
+        self.thread.join(10)

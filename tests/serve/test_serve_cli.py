@@ -1,4 +1,4 @@
-"""`sparkcast serve`: the gunicorn command line and the settings handed to the workers."""
+"""`sparkcast serve`: the gunicorn command line and the settings handed to the origin."""
 
 from __future__ import annotations
 
@@ -9,27 +9,29 @@ from click.testing import CliRunner
 from core.config import Settings, settings_env
 from serve.gunicorn_run import gunicorn_argv
 from sparkcast.cli import main
-
-
-def _argv(worker_class: str, app: str) -> list[str]:
-    return [
-        sys.executable, "-m", "gunicorn",
-        "--bind", "0.0.0.0:8080",
-        "--workers", "4",
-        "--worker-class", worker_class,
-        "--threads", "8",
-        "--keep-alive", "5",
-        "--no-control-socket",
-        "--config", "python:serve.gunicorn_conf",
-        app,
-    ]
+from sparkcast.serve_cli import origin_settings
 
 
 def test_gunicorn_argv():
-    assert gunicorn_argv("0.0.0.0", 8080, 4, 8) == _argv(
-        "serve.gunicorn_worker.OriginWorker", "serve.asgi:create_origin(threads=8)")
-    assert gunicorn_argv("0.0.0.0", 8080, 4, 8, "gthread") == _argv(
-        "gthread", "serve:create_app()")
+    assert gunicorn_argv("127.0.0.1:40000", 4, 8) == [
+        sys.executable, "-m", "gunicorn",
+        "--bind", "127.0.0.1:40000",
+        "--workers", "4",
+        "--worker-class", "gthread",
+        "--threads", "8",
+        "--keep-alive", "75",
+        "--limit-request-field_size", "16384",
+        "--no-control-socket",
+        "--config", "python:serve.gunicorn_conf",
+        "serve:create_app()",
+    ]
+
+
+def test_the_origin_trusts_its_front_door_and_what_the_settings_trust():
+    assert origin_settings(Settings()).trusted_proxies == "127.0.0.1"
+    assert origin_settings(Settings(trusted_proxies="10.0.0.0/8")).trusted_proxies == \
+        "10.0.0.0/8,127.0.0.1"
+    assert origin_settings(Settings(trusted_proxies="127.0.0.1")).trusted_proxies == "127.0.0.1"
 
 
 def test_settings_reach_workers_as_environment():
@@ -46,7 +48,7 @@ def test_settings_reach_workers_as_environment():
 def test_serve_help_lists_options():
     out = CliRunner().invoke(main, ["serve", "--help"]).output
     for option in ("--host", "--port", "--workers", "--threads", "--cache-seconds", "--origins",
-                   "--root", "--dev", "--worker"):
+                   "--root", "--dev"):
         assert option in out
 
 

@@ -1,0 +1,190 @@
+"""The nginx HTTP config of the front door (`sparkcast serve`) and of edges (`sparkcast
+edge`): one template, two roles. Pure: a value in, config text out.
+
+    front door  listens where serve listens; init and media segments of a local root
+                straight from disk; everything else proxied to the Flask origin (gunicorn
+                on loopback), live manifests through a short-lived cache.
+    edge        no storage, no database: everything proxied to one of several origins and
+                cached (segments for good, manifests as the origin says); an origin that
+                fails is skipped, and while every origin is down cached manifests and
+                segments are served stale.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from core.nginx import nginx_quote, temp_path_lines, user_line
+from hdfs_layout.layout import AUDIO
+
+SEGMENT_CACHE = "public, max-age=31536000, immutable"  # as serve/media.py says it
+CORS_EXPOSE = "Content-Length, Content-Range, ETag, Date"
+STATUS_PATH = "/.sparkcast/nginx-status"
+_SEGMENT_DIR = r"^/streams/[A-Za-z0-9][A-Za-z0-9_-]{0,63}/out/"
+_SEGMENT_FILE = r"/(?:init\.mp4|[0-9]{8,12}\.m4s)\z"
+_RENDITION = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+
+
+class FrontConfigError(ValueError):
+    """A setting of the front door or edge is unusable; the message names it."""
+
+
+class _Template(string.Template):
+    delimiter = "@"  # nginx itself uses $ and braces
+
+
+@dataclass(frozen=True)
+class Tls:
+    certificate: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class HttpFrontConfig:
+    role: str  # what the generated file says it configures
+    prefix: Path  # run dir: config, pid, logs, temp dirs, cache
+    host: str
+    port: int
+    status_port: int  # loopback only: stub_status for readiness and metrics
+    origins: tuple[str, ...]  # "host:port" of each origin, in order of preference
+    media_root: Path | None = None  # a local storage root: segments from disk
+    tls: Tls | None = None  # HTTPS (and HTTP/2) on `port`
+    max_body_bytes: int = 1 << 20
+    manifest_cache_seconds: int = 1  # how long a manifest is answered from the cache
+    cache_max_bytes: int = 1 << 30
+    cache_inactive: str = "10m"  # a cached file nobody asked for this long is dropped
+    connect_timeout: float = 5.0
+    media_read_timeout: float = 30.0  # an origin silent this long on media is failed over
+    api_read_timeout: float = 75.0  # API, pages, live-event feeds
+    origin_fail_timeout: float = 10.0  # an origin that failed is left alone this long
+    worker_processes: str = "auto"
+    run_as: tuple[str, str] | None = None
+
+
+def origin_address(url: str) -> str:
+    """`http://host:port[/]` as an upstream `host:port`. Raises FrontConfigError. Pure."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/") \
+            or parts.query or parts.fragment:
+        raise FrontConfigError(f"origin {url!r}: expected http://HOST[:PORT] "
+                               "(an origin's own base URL)")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    try:
+        port = parts.port or 80
+    except ValueError as exc:
+        raise FrontConfigError(f"origin {url!r}: {exc}") from exc
+    return f"{host}:{port}"
+
+
+def _seconds(value: float) -> str:
+    return f"{max(1, round(value * 1000))}ms"
+
+
+def _listen_host(host: str) -> str:
+    if host in ("", "*", "0.0.0.0"):
+        return "0.0.0.0"
+    return f"[{host}]" if ":" in host else host
+
+
+def _listen_lines(cfg: HttpFrontConfig) -> str:
+    addr = f"{_listen_host(cfg.host)}:{cfg.port}"
+    if cfg.tls is None:
+        lines = [f"listen {addr};"]
+    else:
+        lines = [f"listen {addr} ssl http2;",
+                 f"ssl_certificate {nginx_quote(str(cfg.tls.certificate))};",
+                 f"ssl_certificate_key {nginx_quote(str(cfg.tls.key))};",
+                 "ssl_protocols TLSv1.2 TLSv1.3;",
+                 "ssl_session_cache shared:sparkcast_tls:10m;"]
+    lines.append(f"listen 127.0.0.1:{cfg.status_port};")
+    return "".join(f"        {line}\n" for line in lines)
+
+
+def _upstream_servers(cfg: HttpFrontConfig) -> str:
+    if not cfg.origins:
+        raise FrontConfigError("no origin to proxy to")
+    # Passive health: one failure takes an origin out for origin_fail_timeout (a single
+    # origin is never taken out: there is nothing to fail over to).
+    fail = f" max_fails=1 fail_timeout={max(1, round(cfg.origin_fail_timeout))}s" \
+        if len(cfg.origins) > 1 else ""
+    return "".join(f"        server {o}{fail};\n" for o in cfg.origins)
+
+
+def _segment_location(rendition_pattern: str, content_type: str, cfg: HttpFrontConfig) -> str:
+    pattern = _SEGMENT_DIR + rendition_pattern + _SEGMENT_FILE
+    cors = (f'                add_header Access-Control-Allow-Origin "*";\n'
+            f'                add_header Access-Control-Expose-Headers "{CORS_EXPOSE}";\n')
+    if cfg.media_root is not None:
+        source = (f"            root {nginx_quote(str(cfg.media_root))};\n"
+                  f"            set $sparkcast_src disk;\n"
+                  f'            add_header Cache-Control "{SEGMENT_CACHE}";\n'
+                  + cors.replace("                ", "            ")
+                  + "            try_files $uri @origin_segment;\n")
+    else:
+        source = ("            proxy_pass http://origin;\n"
+                  "            proxy_cache sparkcast;\n"
+                  "            proxy_cache_valid 200 206 365d;\n"
+                  "            proxy_cache_valid 404 1s;\n"
+                  f"            proxy_read_timeout {_seconds(cfg.media_read_timeout)};\n")
+    return (f'        location ~ "{pattern}" {{\n'
+            f"            types {{ {content_type} mp4 m4s; }}\n"
+            "            if ($request_method = OPTIONS) {\n"
+            + cors +
+            '                add_header Access-Control-Allow-Methods "GET, HEAD, OPTIONS";\n'
+            '                add_header Access-Control-Allow-Headers '
+            '"Range, If-None-Match, If-Range, Origin, Accept";\n'
+            "                add_header Access-Control-Max-Age 86400;\n"
+            "                return 204;\n"
+            "            }\n"
+            # A target spelled otherwise than its plain path (percent-encoded, dotted,
+            # doubled slashes: nginx would normalize it and serve the file) and a Range
+            # with numbers past 64 bits (nginx calls it unsatisfiable; RFC 9110 a whole
+            # file) are the origin's to answer, as it answers them on every other URL.
+            "            if ($request_uri != $uri$is_args$args) { return 418; }\n"
+            '            if ($http_range ~ "[0-9]{16}") { return 418; }\n'
+            "            error_page 418 = @origin;\n"
+            f"{source}"
+            "        }\n")
+
+
+def build_config(cfg: HttpFrontConfig) -> str:
+    """The nginx.conf text for `cfg`. Raises FrontConfigError. Pure."""
+    template = (resources.files("edge") / "templates" / "nginx-http.conf").read_text()
+    segments = (_segment_location(AUDIO, "audio/mp4", cfg)
+                + _segment_location(_RENDITION, "video/mp4", cfg))
+    return _Template(template).substitute(
+        role=cfg.role, prefix=str(cfg.prefix), worker_processes=cfg.worker_processes,
+        user_line=user_line(cfg.run_as), temp_paths=temp_path_lines(cfg.prefix),
+        max_body_bytes=str(cfg.max_body_bytes), cache_max_bytes=str(cfg.cache_max_bytes),
+        cache_inactive=cfg.cache_inactive, upstream_servers=_upstream_servers(cfg),
+        connect_timeout=_seconds(cfg.connect_timeout),
+        media_read_timeout=_seconds(cfg.media_read_timeout),
+        api_read_timeout=_seconds(cfg.api_read_timeout),
+        upstream_tries=str(len(cfg.origins)),
+        next_upstream_timeout=_seconds(cfg.connect_timeout * len(cfg.origins)
+                                       + cfg.media_read_timeout),
+        listen_lines=_listen_lines(cfg), segment_locations=segments,
+        manifest_cache_seconds=str(max(1, cfg.manifest_cache_seconds)))
+
+
+def manifest_seconds(segment_seconds: float) -> int:
+    """How long a front keeps a manifest: about half a segment, at least 1 s. Pure."""
+    return max(1, int(segment_seconds / 2))
+
+
+def front_door_config(prefix: Path, host: str, port: int, status_port: int, origin: str,
+                      media_root: Path | None, max_body_bytes: int,
+                      run_as: tuple[str, str] | None = None,
+                      segment_seconds: float = 2.0) -> HttpFrontConfig:
+    """The front door of `sparkcast serve`: `origin` is its gunicorn ("127.0.0.1:PORT"),
+    `media_root` the storage root's directory when it is local. Pure."""
+    return HttpFrontConfig(
+        role="the front door of sparkcast serve", prefix=prefix, host=host, port=port,
+        status_port=status_port, origins=(origin,), media_root=media_root,
+        # the largest body any endpoint takes (an ad creative's upload)
+        max_body_bytes=max_body_bytes, run_as=run_as,
+        manifest_cache_seconds=manifest_seconds(segment_seconds))
