@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 from types import TracebackType
 
 from core.nginx import NginxError, NginxProcess
@@ -24,6 +25,10 @@ class HttpFront:
         host = "127.0.0.1" if c.host in ("", "*", "0.0.0.0") else c.host
         host = f"[{host}]" if ":" in host else host
         return f"{'https' if c.tls else 'http'}://{host}:{c.port}"
+
+    @property
+    def access_log(self) -> Path:
+        return self.config.prefix / "logs" / "access.log"
 
     @property
     def status_url(self) -> str:

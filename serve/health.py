@@ -31,7 +31,6 @@ def healthz() -> Response:
 def prometheus() -> Response:
     stats = context.get().cache.stats()
     metrics.CACHE_BYTES.set(stats.bytes)
-    metrics.tally.flush()  # this process's counts are current; others' at most 1 s old
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         from prometheus_client import multiprocess
 

@@ -30,7 +30,6 @@ from manifest.rewrite import ManifestError, is_dynamic_mpd, is_live_playlist, re
 from manifest.rewrite import rewrite_mpd as _rewrite_mpd
 from serve import context, metrics
 from serve.cache import etag_of
-from serve.client_addr import client_address
 from serve.errors import json_error
 from serve.media_body import MediaBody
 from store.ad_schedule import ScheduledBreak
@@ -45,7 +44,6 @@ VOD_MANIFEST_CACHE = "public, max-age=60"  # a re-run job may rewrite a VOD mani
 _SEGMENT_NAME = re.compile(r"^(\d{8,12})\.m4s\Z")
 _SUFFIX_RANGE = re.compile(r"bytes=-(\d+)")
 _INIT_NAME = "init.mp4"
-_viewers = metrics.ViewerTracker()
 
 
 def _layout(stream_id: str) -> StreamLayout:
@@ -66,7 +64,7 @@ def _load(ctx: context.ServeContext, path: str, stream_id: str, content_type: st
     """The bytes at storage path, from the cache when it holds them; NotFound when missing."""
     if ctx.cache.enabled:
         entry = ctx.cache.get(path, stream_id, cache_max_age)
-        metrics.tally.cache(entry is not None)
+        metrics.count_cache(entry is not None)
         if entry is not None:
             return MediaBody(entry.data, None, len(entry.data), entry.etag, content_type,
                              cache_control, cached=True)
@@ -254,9 +252,8 @@ def segment_body(ctx: context.ServeContext, stream_id: str, rendition: str,
     return _load(ctx, path, stream_id, mimetype, SEGMENT_CACHE)
 
 
-def observe_segment(stream_id: str, client: str, cached: bool, started: float) -> None:
-    _viewers.touch(stream_id, client)
-    metrics.tally.segment_time("cache" if cached else "storage", time.perf_counter() - started)
+def observe_segment(cached: bool, started: float) -> None:
+    metrics.segment_time("cache" if cached else "storage", time.perf_counter() - started)
 
 
 def _respond(body: MediaBody) -> Response:
@@ -308,10 +305,9 @@ def segment(stream_id: str, rendition: str, name: str) -> Response:
     started = time.perf_counter()
     body = segment_body(context.get(), stream_id, rendition, name)
     resp = _respond(body)
-    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"),
-                            context.get().trusted_proxies)
-    observe_segment(stream_id, f"{client}|{request.user_agent.string}", body.cached,
-                    started)
+    # viewers are counted by the front door, which sees every segment request
+    # (edge/front_metrics.py)
+    observe_segment(body.cached, started)
     return resp
 
 

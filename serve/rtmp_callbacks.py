@@ -5,11 +5,12 @@ the publish URL's query parameters). Any 2xx accepts and a 4xx/5xx refuses, but 
 `Location` would accept and *rename* the stream, so these views answer 200 or 403 only.
 The key itself is never logged: refusals name the key id (known key) or a fingerprint.
 
-Only the RTMP front is served: a direct caller at an address of `rtmp_callback_from`
-(loopback by default: nginx-rtmp runs on the same host) that came through no HTTP proxy.
-The endpoint must not become a remote key oracle or let anyone mark streams as stopped,
-and a request relayed by the HTTP front door (nginx, on the same host) arrives from a
-loopback address too, but carries X-Forwarded-For, which nginx-rtmp never sends.
+Only the RTMP front is served: a caller at an address of `rtmp_callback_from` (loopback
+by default: nginx-rtmp runs on the same host). The endpoint must not become a remote key
+oracle or let anyone mark streams as stopped. Through the HTTP front door (nginx on the
+same host, a trusted proxy) the caller is the address nginx saw, which it writes into
+X-Forwarded-For in place of anything the client sent; a caller that is not a trusted
+proxy and carries X-Forwarded-For or Forwarded is refused outright.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.config import networks
 from hdfs_layout import urls
 from serve import context, metrics
+from serve.client_addr import Network, client_address
 from serve.db import get_session
 from store import key_cache
 from store.keys import check_publish, fingerprint, publish_done
@@ -39,13 +41,22 @@ def _text(status: int, body: str) -> Response:
 
 
 def _from_rtmp_front() -> bool:
-    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+    """Is the caller the RTMP front? Through the front door (a trusted proxy) the caller is
+    the address nginx saw; a direct caller must not claim to be relayed."""
+    trusted = context.get().trusted_proxies
+    peer = request.remote_addr or ""
+    relayed = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+    if relayed and not any(_in(peer, net) for net in trusted):
         return False
+    caller = client_address(peer, request.headers.get("X-Forwarded-For"), trusted)
+    return any(_in(caller, net) for net in networks(context.get().settings.rtmp_callback_from))
+
+
+def _in(address: str, net: Network) -> bool:
     try:
-        peer = ipaddress.ip_address(request.remote_addr or "")
+        return ipaddress.ip_address(address) in net
     except ValueError:
         return False
-    return any(peer in net for net in networks(context.get().settings.rtmp_callback_from))
 
 
 @bp.before_request

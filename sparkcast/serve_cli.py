@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -76,13 +77,15 @@ class ServeStack:
             max(settings.ad_upload_max_bytes, 1 << 20), worker_identity(),
             settings.segment_seconds))
         self.gunicorn: subprocess.Popen[bytes] | None = None
+        self.metrics: Any = None  # edge.front_metrics.FrontMetrics, once started
 
     def start(self, timeout: float = 60.0) -> ServeStack:
         metrics_dir = self.run_dir / "metrics"
         metrics_dir.mkdir()
-        # Every process that counts (each gunicorn worker) writes here; /metrics sums them.
-        env = {**os.environ, **settings_env(origin_settings(self.settings)),
-               "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+        # Every process that counts (each gunicorn worker, and this one for nginx's log)
+        # writes here; the origin's /metrics sums them. Set before prometheus_client loads.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        env = {**os.environ, **settings_env(origin_settings(self.settings))}
         self.gunicorn = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not _answers(f"http://{ORIGIN_HOST}:{self.origin_port}/healthz"):
@@ -97,6 +100,10 @@ class ServeStack:
         except NginxError as exc:
             raise ServeError(f"the front door (nginx) on {self.settings.host}:"
                              f"{self.settings.port}: {exc}") from exc
+        from edge.access_log import LogTail
+        from edge.front_metrics import FrontMetrics
+
+        self.metrics = FrontMetrics(LogTail(self.front.access_log), self.front.status).start()
         return self
 
     def failed(self) -> str | None:
@@ -108,6 +115,8 @@ class ServeStack:
         return None
 
     def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.stop()
         self.front.stop()
         if self.gunicorn is not None:
             # gunicorn's graceful stop waits for open requests; live-event feeds end at once

@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import Engine, select
 
+from core.config import Settings
 from serve.admin_auth import bearer_token
 from store.db import session_scope
 from store.keys import create_key, revoke_key
@@ -121,8 +122,8 @@ def test_on_publish_answers_200_or_403_and_logs_no_key(
     assert _publish(client, key, app="other").status_code == 403
     # Not from nginx on this host: refused before the key is looked at.
     assert _publish(client, key, remote="203.0.113.9").status_code == 403
-    # Relayed by an HTTP proxy on this host (the front door): from loopback, but not the
-    # RTMP front, whatever the forwarded address says.
+    # Relayed by an HTTP proxy the settings do not trust: from loopback, but not the RTMP
+    # front, whatever the forwarded address says.
     for header in ({"X-Forwarded-For": "127.0.0.1"}, {"Forwarded": "for=127.0.0.1"}):
         assert _publish(client, key, headers=header).status_code == 403
 
@@ -137,3 +138,23 @@ def test_on_publish_answers_200_or_403_and_logs_no_key(
     with session_scope(engine) as s:
         assert s.scalars(select(StreamKey.publishing_since).where(
             StreamKey.id == row.id)).one() is None
+
+
+def test_on_publish_through_the_front_door_is_judged_by_the_address_nginx_saw(
+        settings: Settings, engine: Engine) -> None:
+    """Behind `sparkcast serve`'s nginx (a trusted proxy at 127.0.0.1) the caller is what
+    nginx wrote into X-Forwarded-For: the RTMP front on loopback passes, a remote caller
+    does not, and a remote caller's own X-Forwarded-For never reaches the origin (nginx
+    replaces it), so claiming loopback there gets it nowhere either."""
+    from serve import create_app
+
+    app = create_app(settings.model_copy(update={"trusted_proxies": "127.0.0.1"}),
+                     {"TESTING": True})
+    client = app.test_client()
+    with session_scope(engine) as s:
+        key = create_key(s, "fronted")[1]
+    assert _publish(client, key, headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
+    assert _publish(client, key, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+    # an untrusted peer relaying is refused however it is relayed
+    assert _publish(client, key, remote="203.0.113.9",
+                    headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 403

@@ -99,30 +99,3 @@ def test_concurrent_writers_and_readers_keep_the_bound_and_the_counts():
     s = cache.stats()
     assert s.hits + s.misses == lookups
     assert s.bytes == sum(len(e.data) for e in cache._entries.values()) <= 10_000
-
-
-def test_batched_segment_times_equal_observe():
-    """metrics._observe_many reaches into prometheus_client's Histogram: it must give
-    what one observe() per request gives."""
-    from prometheus_client import CollectorRegistry, Histogram
-
-    from serve import metrics
-
-    registry = CollectorRegistry()
-    direct = Histogram("direct", "d", ["s"], buckets=metrics.SEGMENT_BUCKETS, registry=registry)
-    batched = Histogram("batched", "b", ["s"], buckets=metrics.SEGMENT_BUCKETS,
-                        registry=registry)
-    tally = metrics._Tally()
-    samples = [0.0001, 0.0005, 0.003, 0.003, 0.02, 0.7, 1.0, 5.0]
-    for seconds in samples:
-        direct.labels("x").observe(seconds)
-        tally.segment_time("x", seconds)
-    metrics._observe_many(batched.labels("x"), tally._times["x"])
-
-    def values(name: str) -> dict[str, float]:
-        return {s.name.removeprefix(name) + str(s.labels.get("le", "")): s.value
-                for metric in registry.collect() if metric.name == name
-                for s in metric.samples if not s.name.endswith("_created")}
-
-    assert values("direct") == values("batched")
-    assert values("direct")["_count"] == len(samples)

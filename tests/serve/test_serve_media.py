@@ -296,11 +296,49 @@ def test_filler_ignores_vod_streams(vod_root: Path):
     assert filler.poll_once() == 0 and filler.live == set()
 
 
-def test_metrics_count_requests_and_bytes(client):
+def test_metrics_count_requests_and_bytes(vod_root: Path):
+    """What the origin itself answered (Flask alone: under serve nginx answers segments)."""
+    from core.config import Settings
+    from serve import create_app
+
+    client = create_app(Settings(root=vod_root.as_uri()),
+                        {"TESTING": True, "EDGE_FILLER": False}).test_client()
     client.get(SEG)
     text = client.get("/metrics").data.decode()
     assert _metric(text, "sparkcast_http_requests_total",
                    'endpoint="media.segment",status="200"') >= 1
     assert _metric(text, "sparkcast_http_response_bytes_total", 'kind="segment"') > 0
     assert "sparkcast_segment_seconds_bucket" in text
-    assert "sparkcast_active_viewers" in text
+
+
+def test_serve_metrics_count_what_nginx_answered(server_factory):
+    """Under `sparkcast serve` the origin's /metrics also shows the front door's requests
+    by tier (from nginx's log): segments from disk, a manifest's second fetch from the
+    front's cache, and the viewers that fetched segments."""
+    import time
+
+    import requests
+
+    server = server_factory("--workers", "1")
+    sizes = []
+    for agent in ["tv/1", "phone/2"]:
+        r = requests.get(server.url + SEG, headers={"User-Agent": agent}, timeout=10)
+        assert r.status_code == 200
+        sizes.append(len(r.content))
+    for _ in range(2):
+        requests.get(f"{server.url}/streams/{VOD_ID}/manifest.mpd", timeout=10)
+    deadline = time.monotonic() + 10
+    while True:
+        text = requests.get(server.url + "/metrics", timeout=10).text
+        disk = _metric(text, "sparkcast_front_requests_total",
+                       'kind="segment",status="2xx",tier="disk"')
+        cached = _metric(text, "sparkcast_front_requests_total",
+                         'kind="manifest",status="2xx",tier="cache"')
+        viewers = _metric(text, "sparkcast_active_viewers", f'stream="{VOD_ID}"')
+        if (disk, cached, viewers) == (2, 1, 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert (disk, cached, viewers) == (2, 1, 2), text[-3000:]
+    assert _metric(text, "sparkcast_front_response_bytes_total",
+                   'kind="segment",tier="disk"') == sum(sizes)
+    assert 'sparkcast_front_connections{state="waiting"}' in text
