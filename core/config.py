@@ -127,6 +127,13 @@ class Settings(BaseSettings):
                                                              "before a live stream ends")
     dvr_seconds: float = Field(300.0, gt=0)
 
+    # edges (sparkcast edge, docs/SERVING.md)
+    edge_origins: str = Field("", description="comma-separated base URLs of the origins an "
+                              "edge proxies to, in order of preference (fails over)")
+    tls_certificate: str = Field("", description="PEM certificate (chain) an edge serves "
+                                 "HTTPS and HTTP/2 with; with tls_key")
+    tls_key: str = Field("", description="PEM private key of tls_certificate")
+
     # ads
     ad_upload_max_bytes: int = Field(512 * 1024 * 1024, ge=1,
                                      description="largest ad creative an admin may upload")

@@ -63,6 +63,10 @@ class HttpFrontConfig:
     origin_fail_timeout: float = 10.0  # an origin that failed is left alone this long
     worker_processes: str = "auto"
     run_as: tuple[str, str] | None = None
+    # An edge answers /healthz itself and /metrics from its own process on this loopback
+    # port; the front door leaves both to its origin.
+    metrics_port: int | None = None
+    cache_dir: Path | None = None  # default: prefix/cache
 
 
 def origin_address(url: str) -> str:
@@ -151,6 +155,19 @@ def _segment_location(rendition_pattern: str, content_type: str, cfg: HttpFrontC
             "        }\n")
 
 
+def _own_locations(cfg: HttpFrontConfig) -> str:
+    if cfg.metrics_port is None:
+        return ""
+    return ("        location = /healthz {\n"
+            "            default_type application/json;\n"
+            '            add_header Cache-Control "no-store" always;\n'
+            """            return 200 '{"status": "ok", "role": "edge"}';\n"""
+            "        }\n"
+            "        location = /metrics {\n"
+            f"            proxy_pass http://127.0.0.1:{cfg.metrics_port};\n"
+            "        }\n")
+
+
 def build_config(cfg: HttpFrontConfig) -> str:
     """The nginx.conf text for `cfg`. Raises FrontConfigError. Pure."""
     template = (resources.files("edge") / "templates" / "nginx-http.conf").read_text()
@@ -168,6 +185,8 @@ def build_config(cfg: HttpFrontConfig) -> str:
         next_upstream_timeout=_seconds(cfg.connect_timeout * len(cfg.origins)
                                        + cfg.media_read_timeout),
         listen_lines=_listen_lines(cfg), segment_locations=segments,
+        own_locations=_own_locations(cfg),
+        cache_dir=str(cfg.cache_dir or cfg.prefix / "cache"),
         manifest_cache_seconds=str(max(1, cfg.manifest_cache_seconds)))
 
 
@@ -188,3 +207,23 @@ def front_door_config(prefix: Path, host: str, port: int, status_port: int, orig
         # the largest body any endpoint takes (an ad creative's upload)
         max_body_bytes=max_body_bytes, run_as=run_as,
         manifest_cache_seconds=manifest_seconds(segment_seconds))
+
+
+def edge_config(prefix: Path, host: str, port: int, status_port: int,
+                origin_urls: list[str], metrics_port: int, tls: Tls | None = None,
+                segment_seconds: float = 2.0, cache_max_bytes: int = 1 << 30,
+                run_as: tuple[str, str] | None = None,
+                cache_dir: Path | None = None) -> HttpFrontConfig:
+    """An edge in front of `origin_urls` (http://HOST:PORT each). Raises FrontConfigError
+    naming an unusable origin. Pure."""
+    return HttpFrontConfig(
+        role="an edge (sparkcast edge)", prefix=prefix, host=host, port=port,
+        status_port=status_port, origins=tuple(origin_address(u) for u in origin_urls),
+        tls=tls, cache_max_bytes=cache_max_bytes, run_as=run_as, metrics_port=metrics_port,
+        cache_dir=cache_dir,
+        manifest_cache_seconds=manifest_seconds(segment_seconds),
+        # an origin that does not answer is given up on quickly: a player's buffer is a
+        # few seconds, and the next origin (or the edge's stale copy) is right here
+        connect_timeout=1.0, media_read_timeout=4.0, origin_fail_timeout=5.0,
+        # media only: what edges do not cache is small (API, pages)
+        max_body_bytes=1 << 20)

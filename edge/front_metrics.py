@@ -9,6 +9,7 @@ the origin's workers, so the origin's /metrics shows these beside its own.
     sparkcast_active_viewers{stream}                     distinct clients fetching segments
     sparkcast_front_connections{state}                   stub_status: reading, writing, waiting
 
+kind: segment, manifest, other, and prefetch (edge/prefetch.py's own requests).
 tier: disk (a local root's segment, no origin involved), cache (the front's cache),
 stale (its cache while every origin failed), origin. A segment "hit" is disk or cache.
 """
@@ -23,8 +24,10 @@ from collections.abc import Callable
 from prometheus_client import Counter, Gauge
 
 from edge.access_log import AccessRecord, LogTail, parse_line
+from edge.prefetch import USER_AGENT
 
 log = logging.getLogger(__name__)
+PREFETCHER = "|" + USER_AGENT  # the client field of the prefetcher's requests
 
 REQUESTS = Counter("sparkcast_front_requests_total", "Requests nginx answered",
                    ["kind", "tier", "status"])
@@ -66,8 +69,10 @@ class FrontMetrics:
     """Reads the front's log (and stub_status) every `period` seconds on a thread."""
 
     def __init__(self, log_tail: LogTail, status: Callable[[], dict[str, int]],
-                 period: float = 1.0) -> None:
+                 period: float = 1.0,
+                 on_manifest: Callable[[str, float], None] | None = None) -> None:
         self.tail, self.status, self.period = log_tail, status, period
+        self.on_manifest = on_manifest  # a viewer polled this stream (edge/prefetch.py)
         self.viewers = ViewerTracker()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="front-metrics", daemon=True)
@@ -82,11 +87,14 @@ class FrontMetrics:
         self.poll()  # the last lines nginx flushed
 
     def count(self, record: AccessRecord) -> None:
-        REQUESTS.labels(record.kind, record.tier, status_class(record.status)).inc()
+        kind = "prefetch" if record.client.endswith(PREFETCHER) else record.kind
+        REQUESTS.labels(kind, record.tier, status_class(record.status)).inc()
         if record.sent:
-            BYTES.labels(record.kind, record.tier).inc(record.sent)
-        if record.kind == "segment" and record.stream_id and record.status < 400:
+            BYTES.labels(kind, record.tier).inc(record.sent)
+        if kind == "segment" and record.stream_id and record.status < 400:
             self.viewers.touch(record.stream_id, record.client, record.at)
+        elif kind == "manifest" and record.stream_id and self.on_manifest is not None:
+            self.on_manifest(record.stream_id, record.at)
 
     def poll(self) -> int:
         """Count what was logged since the last poll; returns the number of requests."""

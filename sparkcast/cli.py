@@ -25,6 +25,7 @@ from sparkcast.cli_common import (
     stream_option,
 )
 from sparkcast.db_cli import admin, db, keys
+from sparkcast.edge_cli import edge_command
 from sparkcast.library_cli import jobs
 from sparkcast.live_cli import demo, live, live_ingest
 from sparkcast.rtmp_cli import rtmp
@@ -112,5 +113,6 @@ def _print_summary(settings: Settings, summary: Any) -> None:
 
 
 # Command groups defined in their own modules.
-for command in (serve_command, db, keys, admin, rtmp, live_ingest, live, demo, ads, jobs):
+for command in (serve_command, edge_command, db, keys, admin, rtmp, live_ingest, live, demo,
+                ads, jobs):
     main.add_command(command)
