@@ -129,7 +129,7 @@ class Settings(BaseSettings):
 
     # edges (sparkcast edge, docs/SERVING.md)
     edge_origins: str = Field("", description="comma-separated base URLs of the origins an "
-                              "edge proxies to, in order of preference (fails over)")
+                              "edge proxies to (round-robin; a failed one is skipped)")
     tls_certificate: str = Field("", description="PEM certificate (chain) an edge serves "
                                  "HTTPS and HTTP/2 with; with tls_key")
     tls_key: str = Field("", description="PEM private key of tls_certificate")

@@ -50,7 +50,7 @@ class HttpFrontConfig:
     host: str
     port: int
     status_port: int  # loopback only: stub_status for readiness and metrics
-    origins: tuple[str, ...]  # "host:port" of each origin, in order of preference
+    origins: tuple[str, ...]  # "host:port" of each origin (requests spread round-robin)
     media_root: Path | None = None  # a local storage root: segments from disk
     tls: Tls | None = None  # HTTPS (and HTTP/2) on `port`
     max_body_bytes: int = 1 << 20
@@ -133,7 +133,9 @@ def _segment_location(rendition_pattern: str, content_type: str, cfg: HttpFrontC
                   "            proxy_cache sparkcast;\n"
                   "            proxy_cache_valid 200 206 365d;\n"
                   "            proxy_cache_valid 404 1s;\n"
-                  f"            proxy_read_timeout {_seconds(cfg.media_read_timeout)};\n")
+                  f"            proxy_read_timeout {_seconds(cfg.media_read_timeout)};\n"
+                  "            add_header X-Cache $upstream_cache_status always;\n"
+                  + cors.replace("                ", "            "))
     return (f'        location ~ "{pattern}" {{\n'
             f"            types {{ {content_type} mp4 m4s; }}\n"
             "            if ($request_method = OPTIONS) {\n"

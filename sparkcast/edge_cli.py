@@ -1,7 +1,7 @@
 """`sparkcast edge`: a caching edge in front of one or more origins (docs/SERVING.md).
 
     viewers -> nginx (edge)  -- cached segments and manifests
-                             -- misses -> the first origin that answers
+                             -- misses -> an origin (round-robin; a failed one skipped)
 
 No storage and no database here: the edge knows its origins' URLs and nothing else.
 This process runs nginx, counts its log into the metrics it serves at /metrics, and
@@ -89,8 +89,9 @@ class EdgeStack:
 
 @click.command("edge")
 @click.option("--origin", "origins", multiple=True, metavar="URL",
-              help="an origin's base URL (http://HOST:PORT), repeatable, in order of "
-                   "preference (default: setting edge_origins)")
+              help="an origin's base URL (http://HOST:PORT), repeatable: misses are "
+                   "spread over them, one that fails is skipped (default: setting "
+                   "edge_origins)")
 @click.option("--host", help="address to listen on (default 127.0.0.1)")
 @click.option("--port", type=int, help="port (default 8080; 443 with TLS is what firewalls "
                                        "let through)")

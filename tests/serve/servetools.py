@@ -61,25 +61,47 @@ class Server:
                 self.kill()
 
 
+def _wait_healthy(proc: subprocess.Popen, url: str, log_name: str, what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited with {proc.returncode}; see {log_name}")
+        try:
+            # verify=False: an edge's test certificate is self-signed
+            if requests.get(url + "/healthz", timeout=1, verify=False).status_code == 200:
+                return
+        except requests.RequestException:
+            time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    pytest.fail(f"{what} did not answer /healthz within 30 s; see {log_name}")
+
+
 def start_server(root: Path, port: int, *args: str) -> Server:
-    """`sparkcast serve` (gunicorn) on loopback; fails the test if it does not come up."""
+    """`sparkcast serve` (nginx + gunicorn) on loopback; fails the test if it does not
+    come up."""
     log = open(ARTIFACTS / f"serve-{port}.log", "w")  # noqa: SIM115 - kept for the run
     proc = subprocess.Popen(
         ["sparkcast", "serve", "--root", root.as_uri(), "--host", "127.0.0.1",
          "--port", str(port), *args],
         env=serve_env(root), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"sparkcast serve exited with {proc.returncode}; see {log.name}")
-        try:
-            if requests.get(url + "/healthz", timeout=1).status_code == 200:
-                return Server(url, port, proc)
-        except requests.RequestException:
-            time.sleep(0.2)
-    Server(url, port, proc).kill()
-    pytest.fail(f"sparkcast serve did not answer /healthz within 30 s; see {log.name}")
+    _wait_healthy(proc, url, log.name, "sparkcast serve")
+    return Server(url, port, proc)
+
+
+def start_edge(origins: list[str], port: int, *args: str, env: dict[str, str] | None = None,
+               scheme: str = "http") -> Server:
+    """`sparkcast edge` on loopback in front of `origins`."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    log = open(ARTIFACTS / f"edge-{port}.log", "w")  # noqa: SIM115 - kept for the run
+    argv = ["sparkcast", "edge", "--host", "127.0.0.1", "--port", str(port), *args]
+    for origin in origins:
+        argv += ["--origin", origin]
+    proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"{scheme}://127.0.0.1:{port}"
+    _wait_healthy(proc, url, log.name, "sparkcast edge")
+    return Server(url, port, proc)
 
 
 class HttpResponse:
