@@ -7,6 +7,7 @@ import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servetools import (
@@ -18,6 +19,7 @@ from servetools import (
     Server,
     free_port,
     serve_env,
+    start_edge,
     start_server,
 )
 
@@ -89,3 +91,32 @@ def server_factory(vod_root: Path) -> Iterator[Callable[..., Server]]:
 def server(server_factory) -> Server:
     """One gunicorn instance shared by the tests that only read."""
     return server_factory("--workers", "2", "--threads", "4")
+
+
+@pytest.fixture
+def page_factory(browser):
+    contexts = []
+
+    def make(viewport=(1280, 720), touch=False):
+        ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
+                                  has_touch=touch, is_mobile=touch)
+        contexts.append(ctx)
+        return ctx.new_page()
+
+    yield make
+    for ctx in contexts:
+        ctx.close()
+
+
+@pytest.fixture
+def edges() -> Iterator[Callable[..., Server]]:
+    """`sparkcast edge` instances (servetools.start_edge), stopped after the test."""
+    started: list[Server] = []
+
+    def make(*args: Any, **kwargs: Any) -> Server:
+        started.append(start_edge(*args, **kwargs))
+        return started[-1]
+
+    yield make
+    for edge in started:
+        edge.stop()

@@ -12,25 +12,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from servetools import VOD_ID, free_port, start_edge
+from servetools import VOD_ID, free_port
 
 from hdfs_layout import StreamLayout
 
 SEG = f"/streams/{VOD_ID}/out/360p/{{:08d}}.m4s"
 MPD = f"/streams/{VOD_ID}/manifest.mpd"
-
-
-@pytest.fixture
-def edges():
-    started = []
-
-    def make(*args, **kwargs):
-        started.append(start_edge(*args, **kwargs))
-        return started[-1]
-
-    yield make
-    for edge in started:
-        edge.stop()
 
 
 def _metric(text: str, labels: str) -> float:

@@ -31,21 +31,6 @@ NOW = """() => ({t: document.getElementById('video').currentTime,
                requests: sparkcastPlayer.requests})"""
 
 
-@pytest.fixture
-def page_factory(browser):
-    contexts = []
-
-    def make(viewport=(1280, 720), touch=False):
-        ctx = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
-                                  has_touch=touch, is_mobile=touch)
-        contexts.append(ctx)
-        return ctx.new_page()
-
-    yield make
-    for ctx in contexts:
-        ctx.close()
-
-
 def _wait(page, predicate: str, timeout: float, what: str) -> None:
     try:
         page.wait_for_function(predicate, timeout=timeout * 1000, polling=200)

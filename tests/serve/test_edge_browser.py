@@ -1,0 +1,64 @@
+"""Chromium watching through `sparkcast edge`: an origin behind the edge dies (dash.js and
+hls.js), and an edge listed in the manifest dies (the player moves to the other)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import pytest
+from servetools import VOD_ID, free_port
+from test_serve_browser import NOW, _start, _wait
+
+pytestmark = pytest.mark.browser
+
+
+def _worst_stall(page, transparent: bool = True) -> float:
+    state = page.evaluate(NOW)
+    if transparent:  # the player never saw a failure at all
+        assert state["errors"] == [], state["errors"]
+    return max(state["stalls"] + [state["waiting"]], default=0)
+
+
+@pytest.mark.parametrize("engine", ["dash", "hls"])
+def test_an_origin_dying_behind_the_edge_costs_no_stall(server_factory, edges, page_factory,
+                                                        engine):
+    origins = [server_factory("--workers", "1", "--threads", "4") for _ in range(2)]
+    edge = edges([o.url for o in origins], free_port())
+    page = page_factory()
+    _start(page, f"{edge.url}/watch/{VOD_ID}?engine={engine}")
+    _wait(page, "() => document.getElementById('video').currentTime > 2", 10, "no progress")
+    origins[0].kill()  # the edge spreads misses over both: this one was in use
+    t_kill = page.evaluate(NOW)["t"]
+    _wait(page, f"() => document.getElementById('video').currentTime >= {t_kill + 12}", 30,
+          "playback did not carry on for 12 s after an origin died")
+    worst = _worst_stall(page)
+    print(f"{engine}: origin killed behind the edge; worst stall {worst:.0f} ms")
+    assert worst <= 2000, f"stalled {worst:.0f} ms after an origin behind the edge died"
+
+
+def test_an_edge_dying_moves_the_player_to_the_other_edge(server_factory, edges,
+                                                          page_factory):
+    ports = [free_port(), free_port()]
+    listed = ",".join(f"http://127.0.0.1:{p}" for p in ports)
+    # the origin lists the edges in its manifests (BaseURLs, redundant HLS variants)
+    origin = server_factory("--workers", "1", "--threads", "4", "--origins", listed)
+    by_port = {p: edges([origin.url], p) for p in ports}
+    page = page_factory()
+    _start(page, f"{by_port[ports[0]].url}/watch/{VOD_ID}")
+    _wait(page, "() => document.getElementById('video').currentTime > 2", 10, "no progress")
+    used = page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter(e => e.name.includes('/out/')).map(e => e.name).pop()""")
+    in_use = urlparse(used).port
+    other = next(p for p in ports if p != in_use)
+    by_port[in_use].kill()
+    t_kill = page.evaluate(NOW)["t"]
+    _wait(page, f"() => document.getElementById('video').currentTime >= {t_kill + 12}", 30,
+          "playback did not carry on for 12 s after the edge in use died")
+    # dash.js reports the segments it could not get from the dead edge, then takes them
+    # from the other BaseURL
+    worst = _worst_stall(page, transparent=False)
+    after = page.evaluate("""() => performance.getEntriesByType('resource')
+        .filter(e => e.name.includes('/out/')).map(e => e.name)""")
+    assert urlparse(after[-1]).port == other
+    print(f"edge {in_use} killed, playing from {other}; worst stall {worst:.0f} ms")
+    assert worst <= 3000, f"stalled {worst:.0f} ms after the edge in use died"
