@@ -15,6 +15,7 @@ SUDO=""
 APT_PACKAGES=(
   ffmpeg chromium nginx libnginx-mod-rtmp mariadb-server libmariadb-dev pkg-config
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+  gstreamer1.0-libav
   openjdk-17-jdk-headless maven wrk zip
 )
 missing=()

@@ -111,3 +111,27 @@ def test_https_and_http2_on_the_edge(server_factory, edges, tmp_path: Path) -> N
     assert (version, status) == ("2", "200") and int(size) > 10_000, out.stdout + out.stderr
     # plain HTTP on the TLS port is refused, not served
     assert requests.get(edge.url.replace("https", "http") + MPD, timeout=5).status_code == 400
+
+
+def _gst_video_frames(url: str) -> int:
+    """Video frames GStreamer's playbin (a set-top box's player, not a browser) decodes
+    from `url` to its end: distinct timestamps reaching the video sink."""
+    proc = subprocess.run(
+        ["gst-launch-1.0", "-v", "playbin", f"uri={url}",
+         "video-sink=fakesink sync=false silent=false name=v",
+         "audio-sink=fakesink sync=false name=a"],
+        capture_output=True, text=True, timeout=300)
+    assert "Got EOS" in proc.stdout, (proc.stdout[-2000:], proc.stderr[-2000:])
+    return len(set(re.findall(r"chain +\*+ \(v:sink\).*?pts: ([\d:.]+)", proc.stdout)))
+
+
+@pytest.mark.heavy
+@pytest.mark.parametrize("manifest", ["manifest.mpd", "master.m3u8"])
+def test_gstreamer_plays_dash_and_hls_through_the_edge_to_the_end(server_factory, edges,
+                                                                   manifest: str) -> None:
+    from servetools import VOD_SOURCE
+
+    origin = server_factory("--workers", "1", "--threads", "4")
+    edge = edges([origin.url], free_port())
+    frames = _gst_video_frames(f"{edge.url}/streams/{VOD_ID}/{manifest}")
+    assert frames == round(VOD_SOURCE.seconds * int(VOD_SOURCE.rate)), manifest
