@@ -1,4 +1,5 @@
-"""serve (gunicorn) vs Debian nginx on the same files, same machine, same run.
+"""`sparkcast serve` (nginx in front of gunicorn) vs bare nginx on the same files, same
+machine, same run.
 
     python bench/serve_vs_nginx.py                      # makes a 720p+360p VOD first
     python bench/serve_vs_nginx.py --root /tmp/r --stream-id s --rendition 720p
@@ -7,7 +8,9 @@ What it measures, all on loopback, all bounded in time:
   - wrk, 200 connections, closed loop: requests/s and p99 for one media segment of
     the rendition and for a live (type="dynamic") MPD;
   - a paced load of 200 clients that each poll the live MPD once a second over a
-    keep-alive connection (what 200 live viewers do): p99 latency.
+    keep-alive connection (what 200 live viewers do): p99 latency;
+  - 1,000 such viewers polling serve's live MPD: the requests per second that reach the
+    origin (gunicorn) behind serve's nginx, from serve's own metrics.
 Rounds alternate nginx and serve so that load from other processes hits both alike;
 the median round is reported. Needs: nginx, wrk, ffmpeg (apt), and sparkcast installed.
 """
@@ -180,8 +183,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2, help="gunicorn workers = nginx workers")
     ap.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
-    ap.add_argument("--worker", choices=["asgi", "gthread"], default="asgi",
-                    help="serve's worker class (sparkcast serve --worker)")
+    ap.add_argument("--viewers", type=int, default=1000,
+                    help="live viewers polling the MPD once a second (origin requests/s)")
     args = ap.parse_args()
     for tool in ("nginx", "wrk", "sparkcast"):
         if not (shutil.which(tool) or Path("/usr/sbin", tool).exists()):
@@ -207,8 +210,7 @@ def main() -> None:
                        str(work / "nginx.conf")], nport)
         env = {**os.environ, "SPARKCAST_CONFIG": str(work / "none.toml")}
         serve = start(["sparkcast", "serve", "--root", root.as_uri(), "--port", str(sport),
-                       "--workers", str(args.workers), "--threads", str(args.threads),
-                       "--worker", args.worker],
+                       "--workers", str(args.workers), "--threads", str(args.threads)],
                       sport, env)
         try:
             ports = {"nginx": nport, "serve": sport}
@@ -216,12 +218,34 @@ def main() -> None:
                 for path in targets.values():
                     run_wrk(f"http://127.0.0.1:{port}{path}", args.connections, 2)
             rows = _measure(args, targets, ports)
+            origin_rps = _origin_rps(sport, targets["live MPD"], args.viewers)
         finally:
             stop(serve)
             stop(nginx)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _report(args, rows)
+    print(f"live MPD polled once a second by {args.viewers} viewers through serve: "
+          f"{origin_rps:.2f} origin requests/s (the front's cache lifetime is 1 s)")
+
+
+def _origin_requests(port: int) -> float:
+    text = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/metrics"],
+                          capture_output=True, text=True, check=True).stdout
+    return sum(float(v) for v in re.findall(
+        r'^sparkcast_front_requests_total\{kind="manifest",status="2xx",tier="origin"\} (\S+)$',
+        text, re.MULTILINE))
+
+
+def _origin_rps(port: int, path: str, viewers: int, seconds: float = 20) -> float:
+    """Requests/s that reach the origin while `viewers` poll `path` once a second."""
+    time.sleep(2.5)  # the metrics of what came before are in (log flushed, read each second)
+    before = _origin_requests(port)
+    _, answered = paced_p99(port, path, viewers, seconds)
+    time.sleep(2.5)
+    if answered < viewers * seconds * 0.9:
+        raise SystemExit(f"only {answered} of ~{viewers * seconds:.0f} polls were answered")
+    return (_origin_requests(port) - before) / seconds
 
 
 def _measure(args: argparse.Namespace, targets: dict[str, str], ports: dict[str, int]
@@ -241,7 +265,7 @@ def _measure(args: argparse.Namespace, targets: dict[str, str], ports: dict[str,
 
 def _report(args: argparse.Namespace, rows: dict[tuple[str, str], list[WrkResult]]) -> None:
     print(f"cores={os.cpu_count()} load={os.getloadavg()[0]:.1f} connections={args.connections} "
-          f"workers={args.workers} worker={args.worker} threads={args.threads} "
+          f"workers={args.workers} threads={args.threads} "
           f"rounds={args.rounds}x{args.seconds}s")
     print(f"{'target':<18}{'server':<8}{'req/s':>10}{'p99 ms':>10}{'errors':>8}{'ratio':>8}")
     for name in dict.fromkeys(n for n, _ in rows):
