@@ -3,11 +3,14 @@ hls.js), and an edge listed in the manifest dies (the player moves to the other)
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlparse
 
 import pytest
-from servetools import VOD_ID, free_port
+from servetools import VOD_ID, free_port, start_server
 from test_serve_browser import NOW, _start, _wait
+
+from live_sim import LiveSimulator
 
 pytestmark = pytest.mark.browser
 
@@ -62,3 +65,72 @@ def test_an_edge_dying_moves_the_player_to_the_other_edge(server_factory, edges,
     assert urlparse(after[-1]).port == other
     print(f"edge {in_use} killed, playing from {other}; worst stall {worst:.0f} ms")
     assert worst <= 3000, f"stalled {worst:.0f} ms after the edge in use died"
+
+
+@pytest.fixture
+def live_origins(vod_root, tmp_path):
+    """A live stream (tests/live_sim.py publishes the VOD in real time, 2 s segments) and
+    two origins over its root; stopped after the test."""
+    root = tmp_path / "live-root"
+    root.mkdir()
+    sim = LiveSimulator(vod_root, VOD_ID, root, "live1", preroll_segments=3,
+                        segment_seconds=2.0, presentation_delay=4.0)
+    sim.start()
+    origins = [start_server(root, free_port(), "--workers", "1", "--threads", "4")
+               for _ in range(2)]
+    yield root, origins
+    sim.stop()
+    for origin in origins:
+        origin.stop()
+
+
+@pytest.mark.parametrize("engine", ["dash", "hls"])
+def test_a_live_origin_dying_behind_the_edge_costs_no_stall(live_origins, edges, page_factory,
+                                                             engine):
+    _, origins = live_origins
+    edge = edges([o.url for o in origins], free_port())
+    page = page_factory()
+    _start(page, f"{edge.url}/watch/live1?engine={engine}")
+    _wait(page, "() => sparkcastPlayer.live === true", 10, "not live")
+    t0 = page.evaluate(NOW)["t"]
+    _wait(page, f"() => document.getElementById('video').currentTime > {t0 + 2}", 10,
+          "no progress")
+    origins[0].kill()
+    t_kill = page.evaluate(NOW)["t"]
+    _wait(page, f"() => document.getElementById('video').currentTime >= {t_kill + 12}", 30,
+          "live playback did not carry on for 12 s after an origin died")
+    worst = _worst_stall(page)
+    print(f"live {engine}: origin killed behind the edge; worst stall {worst:.0f} ms")
+    assert worst <= 2000, f"stalled {worst:.0f} ms after an origin behind the edge died"
+
+
+def test_the_edge_carries_a_live_stream_while_every_origin_is_down(live_origins, edges,
+                                                                    page_factory):
+    """Both origins down for 10 s: the edge answers from its cache (manifests stale, the
+    newest seconds prefetched), the player goes on, and plays on once they are back."""
+    root, origins = live_origins
+    edge = edges([o.url for o in origins], free_port(), "--cache-seconds", "30")
+    page = page_factory()
+    _start(page, f"{edge.url}/watch/live1")
+    _wait(page, "() => sparkcastPlayer.live === true", 10, "not live")
+    t0 = page.evaluate(NOW)["t"]
+    _wait(page, f"() => document.getElementById('video').currentTime > {t0 + 4}", 15,
+          "no progress")
+    ports = [o.port for o in origins]
+    for origin in origins:
+        origin.kill()
+    t_down = page.evaluate(NOW)["t"]
+    time.sleep(10)
+    during = page.evaluate(NOW)
+    back = [start_server(root, port, "--workers", "1", "--threads", "4") for port in ports]
+    try:
+        _wait(page, f"() => document.getElementById('video').currentTime >= {t_down + 20}",
+              40, "live playback did not go on after the origins came back")
+        worst = _worst_stall(page, transparent=False)
+        print(f"both origins down 10 s: played {during['t'] - t_down:.1f} s meanwhile; "
+              f"worst stall {worst:.0f} ms")
+        assert during["t"] - t_down >= 5, "the player stopped soon after the origins went"
+        assert worst <= 6000, f"stalled {worst:.0f} ms"
+    finally:
+        for origin in back:
+            origin.stop()

@@ -142,3 +142,40 @@ def test_huge_request_headers_are_refused_early_and_cost_no_memory(server_factor
     assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
     ok = requests.get(f"{server.url}/healthz", headers={"X-Fine": "b" * 16_000}, timeout=5)
     assert ok.status_code == 200  # a large but sane header still passes
+
+
+def test_headers_sent_slowly_are_cut_off_and_hold_nothing(server_factory) -> None:
+    """Through `sparkcast serve`: 30 connections trickle a request head one byte a second
+    (slowloris). /healthz answers at once meanwhile, and nginx closes each within its
+    client_header_timeout (10 s) however it keeps trickling."""
+    import socket
+    import threading
+    import time
+
+    import requests
+
+    server = server_factory("--workers", "1", "--threads", "2")
+    closed_after: list[float] = []
+
+    def trickle() -> None:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=30) as s:
+            try:
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                while time.monotonic() - started < 25:
+                    s.sendall(b"X")
+                    time.sleep(1)
+            except OSError:
+                pass  # reset: the server gave up on us
+            closed_after.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=trickle) for _ in range(30)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    t0 = time.monotonic()
+    assert requests.get(f"{server.url}/healthz", timeout=3).status_code == 200
+    assert time.monotonic() - t0 < 1
+    for t in threads:
+        t.join(40)
+    assert len(closed_after) == 30 and max(closed_after) < 15, closed_after
