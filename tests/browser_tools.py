@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright never downloads a browser here
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+def launch_chromium(pw: Any, *extra_args: str) -> Any:
+    """Debian's Chromium from a Playwright instance, with the run's flags and `extra_args`."""
+    return pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args])
+
+
 PLAYER_STATE = ("() => window.sparkcastPlayer && [sparkcastPlayer.errors, "
                 "document.getElementById('video').currentTime]")
 

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from browser_tools import CHROMIUM, launch_chromium  # noqa: E402
 from hdfs_layout import open_storage  # noqa: E402
 from media_tools import SourceSpec  # noqa: E402
 
@@ -59,16 +60,12 @@ def cli_env(root: Path) -> dict[str, str]:
     return env
 
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright never downloads a browser here
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run",
-                 "--autoplay-policy=no-user-gesture-required"]
 
 
 @pytest.fixture(scope="session")
-def browser():
-    """One Chromium for the whole run: Playwright's sync API allows one instance per
-    thread, so every browser test shares this one (each opens its own context)."""
+def playwright_session():
+    """Playwright's sync API, once per run (it allows one instance per thread): every
+    Chromium of the run is launched from it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -81,6 +78,12 @@ def browser():
     if missing:
         pytest.fail(f"player libraries missing ({missing[0]}): run `npm ci --prefix player`")
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_session):
+    """One Chromium for the whole run (each test opens its own context)."""
+    b = launch_chromium(playwright_session)
+    yield b
+    b.close()

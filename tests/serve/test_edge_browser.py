@@ -134,3 +134,43 @@ def test_the_edge_carries_a_live_stream_while_every_origin_is_down(live_origins,
     finally:
         for origin in back:
             origin.stop()
+
+
+def _self_signed(directory) -> tuple[str, str, str]:
+    """A certificate for 127.0.0.1 made here: (certificate, key, base64 SHA-256 of its
+    public key, which Chromium's --ignore-certificate-errors-spki-list trusts)."""
+    import subprocess
+
+    cert, key = directory / "edge-cert.pem", directory / "edge-key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    spki = subprocess.run(
+        f"openssl x509 -pubkey -noout -in {cert} | openssl pkey -pubin -outform der"
+        " | openssl dgst -sha256 -binary | base64", shell=True, check=True,
+        capture_output=True, text=True).stdout.strip()
+    return str(cert), str(key), spki
+
+
+def test_the_player_plays_through_the_edge_over_tls(server_factory, edges, playwright_session,
+                                                     tmp_path):
+    from browser_tools import launch_chromium
+
+    cert, key, spki = _self_signed(tmp_path)
+    origin = server_factory("--workers", "1", "--threads", "4")
+    edge = edges([origin.url], free_port(), scheme="https",
+                 env={"SPARKCAST_TLS_CERTIFICATE": cert, "SPARKCAST_TLS_KEY": key})
+    browser = launch_chromium(playwright_session, f"--ignore-certificate-errors-spki-list={spki}")
+    try:
+        page = browser.new_page()
+        _start(page, f"{edge.url}/watch/{VOD_ID}")
+        t0 = page.evaluate(NOW)["t"]
+        _wait(page, f"() => document.getElementById('video').currentTime >= {t0 + 5}", 15,
+              "no progress over TLS")
+        assert page.evaluate(NOW)["errors"] == []
+        protocols = page.evaluate("""() => [...new Set(performance.getEntriesByType('resource')
+            .filter(e => e.name.includes('/out/')).map(e => e.nextHopProtocol))]""")
+        assert protocols == ["h2"], protocols
+        assert page.url.startswith("https://")
+    finally:
+        browser.close()
