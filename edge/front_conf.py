@@ -67,6 +67,9 @@ class HttpFrontConfig:
     # port; the front door leaves both to its origin.
     metrics_port: int | None = None
     cache_dir: Path | None = None  # default: prefix/cache
+    # Proxies in front of this one (edges, load balancers) whose X-Forwarded-For names
+    # the viewer: nginx's realip module then logs, limits and forwards that address.
+    real_ip_from: tuple[str, ...] = ()
 
 
 def origin_address(url: str) -> str:
@@ -188,6 +191,9 @@ def build_config(cfg: HttpFrontConfig) -> str:
                                        + cfg.media_read_timeout),
         listen_lines=_listen_lines(cfg), segment_locations=segments,
         own_locations=_own_locations(cfg),
+        real_ip_lines="".join(f"    set_real_ip_from {n};\n" for n in cfg.real_ip_from)
+        + ("    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
+           if cfg.real_ip_from else ""),
         cache_dir=str(cfg.cache_dir or cfg.prefix / "cache"),
         manifest_cache_seconds=str(max(1, cfg.manifest_cache_seconds)))
 
@@ -200,7 +206,8 @@ def manifest_seconds(segment_seconds: float) -> int:
 def front_door_config(prefix: Path, host: str, port: int, status_port: int, origin: str,
                       media_root: Path | None, max_body_bytes: int,
                       run_as: tuple[str, str] | None = None,
-                      segment_seconds: float = 2.0) -> HttpFrontConfig:
+                      segment_seconds: float = 2.0,
+                      real_ip_from: tuple[str, ...] = ()) -> HttpFrontConfig:
     """The front door of `sparkcast serve`: `origin` is its gunicorn ("127.0.0.1:PORT"),
     `media_root` the storage root's directory when it is local. Pure."""
     return HttpFrontConfig(
@@ -208,7 +215,7 @@ def front_door_config(prefix: Path, host: str, port: int, status_port: int, orig
         status_port=status_port, origins=(origin,), media_root=media_root,
         # the largest body any endpoint takes (an ad creative's upload)
         max_body_bytes=max_body_bytes, run_as=run_as,
-        manifest_cache_seconds=manifest_seconds(segment_seconds))
+        manifest_cache_seconds=manifest_seconds(segment_seconds), real_ip_from=real_ip_from)
 
 
 def edge_config(prefix: Path, host: str, port: int, status_port: int,

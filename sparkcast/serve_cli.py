@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from core.config import Settings, settings_env
+from core.config import Settings, networks, settings_env
 from core.nginx import NginxError, worker_identity
 from core.processes import stop_process
 from edge.front_conf import front_door_config
@@ -75,7 +75,7 @@ class ServeStack:
             self.run_dir / "nginx", settings.host, settings.port, free_port(),
             f"{ORIGIN_HOST}:{self.origin_port}", Path(media_root) if media_root else None,
             max(settings.ad_upload_max_bytes, 1 << 20), worker_identity(),
-            settings.segment_seconds))
+            settings.segment_seconds, tuple(str(n) for n in networks(settings.trusted_proxies))))
         self.gunicorn: subprocess.Popen[bytes] | None = None
         self.metrics: Any = None  # edge.front_metrics.FrontMetrics, once started
 

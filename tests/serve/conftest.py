@@ -77,8 +77,9 @@ def server_factory(vod_root: Path) -> Iterator[Callable[..., Server]]:
     ARTIFACTS.mkdir(exist_ok=True)
     started: list[Server] = []
 
-    def make(*args: str, port: int | None = None) -> Server:
-        server = start_server(vod_root, port or free_port(), *args)
+    def make(*args: str, port: int | None = None, env: dict[str, str] | None = None
+             ) -> Server:
+        server = start_server(vod_root, port or free_port(), *args, env=env)
         started.append(server)
         return server
 

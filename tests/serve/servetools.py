@@ -76,14 +76,16 @@ def _wait_healthy(proc: subprocess.Popen, url: str, log_name: str, what: str) ->
     pytest.fail(f"{what} did not answer /healthz within 30 s; see {log_name}")
 
 
-def start_server(root: Path, port: int, *args: str) -> Server:
+def start_server(root: Path, port: int, *args: str, env: dict[str, str] | None = None
+                 ) -> Server:
     """`sparkcast serve` (nginx + gunicorn) on loopback; fails the test if it does not
     come up."""
     log = open(ARTIFACTS / f"serve-{port}.log", "w")  # noqa: SIM115 - kept for the run
     proc = subprocess.Popen(
         ["sparkcast", "serve", "--root", root.as_uri(), "--host", "127.0.0.1",
          "--port", str(port), *args],
-        env=serve_env(root), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env={**serve_env(root), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     _wait_healthy(proc, url, log.name, "sparkcast serve")
     return Server(url, port, proc)

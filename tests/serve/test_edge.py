@@ -135,3 +135,23 @@ def test_gstreamer_plays_dash_and_hls_through_the_edge_to_the_end(server_factory
     edge = edges([origin.url], free_port())
     frames = _gst_video_frames(f"{edge.url}/streams/{VOD_ID}/{manifest}")
     assert frames == round(VOD_SOURCE.seconds * int(VOD_SOURCE.rate)), manifest
+
+
+def test_viewers_behind_a_trusted_edge_are_told_apart(server_factory) -> None:
+    """An origin that trusts the proxy in front of it (here every request comes from
+    127.0.0.1, as from an edge on this host) takes the viewer's address from its
+    X-Forwarded-For: two viewers behind one edge are two viewers, not one."""
+    server = server_factory("--workers", "1", env={"SPARKCAST_TRUSTED_PROXIES": "127.0.0.1"})
+    for viewer in ("203.0.113.7", "203.0.113.8"):
+        r = requests.get(server.url + SEG.format(2), timeout=10,
+                         headers={"X-Forwarded-For": viewer, "User-Agent": "same-tv"})
+        assert r.status_code == 200
+    deadline = time.monotonic() + 10
+    while True:
+        text = requests.get(server.url + "/metrics", timeout=5).text
+        m = re.search(rf'^sparkcast_active_viewers{{stream="{VOD_ID}"}} (\S+)$', text,
+                      re.MULTILINE)
+        if (m and float(m.group(1)) == 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert m and float(m.group(1)) == 2, text[-1500:]
