@@ -26,6 +26,7 @@ import psutil
 from core.config import Settings, settings_env
 from core.processes import stop_process
 from core.records import ChunkRecord
+from core.timecode import strip_filter
 from hdfs_layout import Storage, StorageError, StreamLayout
 from ingest.rtmp import RtmpServer, free_port, sparkcast_executable
 from jobs.live import READY
@@ -43,16 +44,23 @@ class StackError(RuntimeError):
 
 
 def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720",
-                   rate: int | str = 30, gop_seconds: float = 2.0) -> list[str]:
+                   rate: int | str = 30, gop_seconds: float = 2.0,
+                   epoch_ms: int | None = None) -> list[str]:
     """ffmpeg publishing a synthetic show over RTMP in real time: test pattern with the
-    wall clock burnt in, and a tone. `rate` may be a fraction ("30000/1001"). Pure."""
-    video = f"testsrc2=size={size}:rate={rate}"
+    wall clock burnt in, as text and as a machine-readable strip (core/timecode.py: the
+    clock at `epoch_ms`, default now, plus each frame's time), and a tone. `rate` may be a
+    fraction ("30000/1001"). Pure but for reading the clock."""
+    width, height = (int(v) for v in size.split("x"))
+    video = "[0:v]null"
     if FONT.exists():
-        video += (f",drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
-                  "fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.6")
+        video = (f"[0:v]drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
+                 "fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.6")
+    start = int(time.time() * 1000) if epoch_ms is None else epoch_ms
+    graph = f"{video}[v];" + strip_filter(start, width, height, str(rate))
     args = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", video, "-f", "lavfi",
-            "-i", "sine=frequency=440:sample_rate=48000:beep_factor=4"]
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}", "-f", "lavfi",
+            "-i", "sine=frequency=440:sample_rate=48000:beep_factor=4",
+            "-filter_complex", graph, "-map", "[vt]", "-map", "1:a"]
     if seconds:
         args += ["-t", f"{seconds:g}"]
     return args + ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
