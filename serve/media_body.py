@@ -1,4 +1,4 @@
-"""The answer to a media request, as a value the view and the fast paths share."""
+"""The answer to a media request (serve/media.py), as a value: bytes or a local file."""
 
 from __future__ import annotations
 

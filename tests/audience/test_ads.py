@@ -243,10 +243,13 @@ def test_live_break_plays_the_ad_and_returns_to_the_live_programme(
 
     root = tmp_path / "live-root"
     shutil.copytree(ad_root / "streams" / AD_STREAM, root / "streams" / AD_STREAM)
+    from ingest.rtmp import free_port
+
     monkeypatch.setenv("SPARKCAST_CONFIG", str(tmp_path / "no-config.toml"))
-    app = create_app(Settings(database_url=database_url, root=root.as_uri()),
+    port = free_port()  # the live MPD's clock URL names this server's own port
+    app = create_app(Settings(database_url=database_url, root=root.as_uri(), port=port),
                      {"TESTING": True, "EDGE_FILLER": False})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     sim = LiveSimulator(ad_root, VOD, root, "liveads", preroll_segments=3,
