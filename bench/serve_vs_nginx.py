@@ -9,8 +9,9 @@ What it measures, all on loopback, all bounded in time:
     the rendition and for a live (type="dynamic") MPD;
   - a paced load of 200 clients that each poll the live MPD once a second over a
     keep-alive connection (what 200 live viewers do): p99 latency;
-  - 1,000 such viewers polling serve's live MPD: the requests per second that reach the
-    origin (gunicorn) behind serve's nginx, from serve's own metrics.
+  - the same through `sparkcast edge` in front of serve (its cache in the way);
+  - 1,000 such viewers polling the live MPD through the edge: the requests per second
+    that reach serve, from the edge's metrics.
 Rounds alternate nginx and serve so that load from other processes hits both alike;
 the median round is reported. Needs: nginx, wrk, ffmpeg (apt), and sparkcast installed.
 """
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hdfs_layout import StreamLayout  # noqa: E402
 
 LIVE_ID_SUFFIX = "-live"
+SERVERS = ("nginx", "serve", "edge")  # bare nginx; sparkcast serve; an edge in front of it
 
 
 @dataclass
@@ -212,28 +214,33 @@ def main() -> None:
         serve = start(["sparkcast", "serve", "--root", root.as_uri(), "--port", str(sport),
                        "--workers", str(args.workers), "--threads", str(args.threads)],
                       sport, env)
+        eport = free_port()
+        edge = start(["sparkcast", "edge", "--origin", f"http://127.0.0.1:{sport}", "--port",
+                      str(eport)], eport, env)
         try:
-            ports = {"nginx": nport, "serve": sport}
+            ports = {"nginx": nport, "serve": sport, "edge": eport}
             for port in ports.values():  # warm up: workers import the app on first use
                 for path in targets.values():
                     run_wrk(f"http://127.0.0.1:{port}{path}", args.connections, 2)
             rows = _measure(args, targets, ports)
-            origin_rps = _origin_rps(sport, targets["live MPD"], args.viewers)
+            origin_rps = _origin_rps(eport, targets["live MPD"], args.viewers)
         finally:
+            stop(edge)
             stop(serve)
             stop(nginx)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _report(args, rows)
-    print(f"live MPD polled once a second by {args.viewers} viewers through serve: "
-          f"{origin_rps:.2f} origin requests/s (the front's cache lifetime is 1 s)")
+    print(f"live MPD polled once a second by {args.viewers} viewers through an edge: "
+          f"{origin_rps:.2f} origin requests/s (the edge's cache lifetime is 1 s)")
 
 
 def _origin_requests(port: int) -> float:
     text = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/metrics"],
                           capture_output=True, text=True, check=True).stdout
     return sum(float(v) for v in re.findall(
-        r'^sparkcast_front_requests_total\{kind="manifest",status="2xx",tier="origin"\} (\S+)$',
+        r'^sparkcast_front_requests_total\{kind="manifest",status="[23]xx",'
+        r'tier="(?:origin|revalidated)"\} (\S+)$',
         text, re.MULTILINE))
 
 
@@ -270,14 +277,14 @@ def _report(args: argparse.Namespace, rows: dict[tuple[str, str], list[WrkResult
     print(f"{'target':<18}{'server':<8}{'req/s':>10}{'p99 ms':>10}{'errors':>8}{'ratio':>8}")
     for name in dict.fromkeys(n for n, _ in rows):
         med = {}
-        for server in ("nginx", "serve"):
+        for server in SERVERS:
             results = rows[(name, server)]
             med[server] = WrkResult(statistics.median(r.rps for r in results),
                                     statistics.median(r.p99_ms for r in results),
                                     sum(r.errors for r in results))
-        for server in ("nginx", "serve"):
+        for server in SERVERS:
             r = med[server]
-            ratio = f"{r.rps / med['nginx'].rps:.2f}x" if server == "serve" else ""
+            ratio = f"{r.rps / med['nginx'].rps:.2f}x" if server != "nginx" else ""
             print(f"{name:<18}{server:<8}{r.rps:>10.0f}{r.p99_ms:>10.1f}{r.errors:>8}{ratio:>8}")
 
 

@@ -70,6 +70,9 @@ class HttpFrontConfig:
     # Proxies in front of this one (edges, load balancers) whose X-Forwarded-For names
     # the viewer: nginx's realip module then logs, limits and forwards that address.
     real_ip_from: tuple[str, ...] = ()
+    # An edge keeps live manifests too (its cache is what carries viewers through an
+    # origin outage); the front door lets its origin say no (X-Accel-Expires).
+    cache_live_manifests: bool = False
 
 
 def origin_address(url: str) -> str:
@@ -195,6 +198,8 @@ def build_config(cfg: HttpFrontConfig) -> str:
         + ("    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
            if cfg.real_ip_from else ""),
         cache_dir=str(cfg.cache_dir or cfg.prefix / "cache"),
+        manifest_ignore_headers="Cache-Control Expires"
+        + (" X-Accel-Expires" if cfg.cache_live_manifests else ""),
         manifest_cache_seconds=str(max(1, cfg.manifest_cache_seconds)))
 
 
@@ -234,5 +239,6 @@ def edge_config(prefix: Path, host: str, port: int, status_port: int,
         # an origin that does not answer is given up on quickly: a player's buffer is a
         # few seconds, and the next origin (or the edge's stale copy) is right here
         connect_timeout=1.0, media_read_timeout=4.0, origin_fail_timeout=5.0,
+        cache_live_manifests=True,
         # media only: what edges do not cache is small (API, pages)
         max_body_bytes=1 << 20)

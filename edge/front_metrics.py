@@ -11,7 +11,9 @@ the origin's workers, so the origin's /metrics shows these beside its own.
 
 kind: segment, manifest, other, and prefetch (edge/prefetch.py's own requests).
 tier: disk (a local root's segment, no origin involved), cache (the front's cache),
-stale (its cache while every origin failed), origin. A segment "hit" is disk or cache.
+revalidated (its cache, after a 304 from an origin), stale (its cache while every origin
+failed), origin. A segment "hit" is disk or cache; an origin request is origin or
+revalidated.
 """
 
 from __future__ import annotations
@@ -86,21 +88,30 @@ class FrontMetrics:
         self._thread.join(5)
         self.poll()  # the last lines nginx flushed
 
-    def count(self, record: AccessRecord) -> None:
-        kind = "prefetch" if record.client.endswith(PREFETCHER) else record.kind
-        REQUESTS.labels(kind, record.tier, status_class(record.status)).inc()
-        if record.sent:
-            BYTES.labels(kind, record.tier).inc(record.sent)
-        if kind == "segment" and record.stream_id and record.status < 400:
-            self.viewers.touch(record.stream_id, record.client, record.at)
-        elif kind == "manifest" and record.stream_id and self.on_manifest is not None:
-            self.on_manifest(record.stream_id, record.at)
+    def count(self, records: list[AccessRecord]) -> None:
+        """Add records to the metrics: one write per label set, however many records (each
+        write goes to a shared file under several processes)."""
+        requests: dict[tuple[str, str, str], int] = {}
+        sent: dict[tuple[str, str], int] = {}
+        for record in records:
+            kind = "prefetch" if record.client.endswith(PREFETCHER) else record.kind
+            key = (kind, record.tier, status_class(record.status))
+            requests[key] = requests.get(key, 0) + 1
+            if record.sent:
+                sent[key[:2]] = sent.get(key[:2], 0) + record.sent
+            if kind == "segment" and record.stream_id and record.status < 400:
+                self.viewers.touch(record.stream_id, record.client, record.at)
+            elif kind == "manifest" and record.stream_id and self.on_manifest is not None:
+                self.on_manifest(record.stream_id, record.at)
+        for labels, n in requests.items():
+            REQUESTS.labels(*labels).inc(n)
+        for labels, n in sent.items():
+            BYTES.labels(*labels).inc(n)
 
     def poll(self) -> int:
         """Count what was logged since the last poll; returns the number of requests."""
         records = [r for r in map(parse_line, self.tail.read()) if r is not None]
-        for record in records:
-            self.count(record)
+        self.count(records)
         for stream_id, n in self.viewers.counts(time.time()).items():
             VIEWERS.labels(stream_id).set(n)
         try:

@@ -290,14 +290,24 @@ def clock_text() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _manifest_response(body: MediaBody) -> Response:
+    resp = _respond(body)
+    if body.cache_control != VOD_MANIFEST_CACHE:
+        # serve's own nginx keeps no copy of a live manifest (edge/front_conf.py): a viewer
+        # handed one a moment old as a stream comes back after a gap starts in the gap.
+        # nginx never passes this header on.
+        resp.headers["X-Accel-Expires"] = "0"
+    return resp
+
+
 @bp.get(urls.MANIFEST)
 def mpd(stream_id: str) -> Response:
-    return _respond(mpd_body(context.get(), stream_id, context.get().clock_url))
+    return _manifest_response(mpd_body(context.get(), stream_id, context.get().clock_url))
 
 
 @bp.get(urls.PLAYLIST)
 def playlist(stream_id: str, name: str) -> Response:
-    return _respond(playlist_body(context.get(), stream_id, name))
+    return _manifest_response(playlist_body(context.get(), stream_id, name))
 
 
 @bp.get(urls.SEGMENT)

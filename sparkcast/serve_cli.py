@@ -40,12 +40,19 @@ class ServeError(RuntimeError):
     """A part of `sparkcast serve` did not start or died; the message says which."""
 
 
-def origin_settings(settings: Settings) -> Settings:
-    """The origin's settings: its front door (on loopback) is a trusted proxy. Pure."""
+def origin_settings(settings: Settings, local_root: bool) -> Settings:
+    """The origin's settings behind its front door. Pure.
+
+    The front door (on loopback) is a trusted proxy. With a local root nginx answers every
+    segment from disk, so the origin keeps no last-seconds cache of its own: it would only
+    make the manifests it answers older (the front door already keeps them for a while)."""
     trusted = [t for t in settings.trusted_proxies.split(",") if t.strip()]
     if ORIGIN_HOST not in trusted:
         trusted.append(ORIGIN_HOST)
-    return settings.model_copy(update={"trusted_proxies": ",".join(trusted)})
+    update: dict[str, object] = {"trusted_proxies": ",".join(trusted)}
+    if local_root:
+        update["cache_seconds"] = 0
+    return settings.model_copy(update=update)
 
 
 def _answers(url: str) -> bool:
@@ -71,6 +78,7 @@ class ServeStack:
         self.argv = gunicorn_argv(f"{ORIGIN_HOST}:{self.origin_port}", workers, threads)
         media_root = open_storage(settings.root, settings.webhdfs_url,
                                   settings.hdfs_user).local_path("")
+        self.local_root = media_root is not None
         self.front = HttpFront(front_door_config(
             self.run_dir / "nginx", settings.host, settings.port, free_port(),
             f"{ORIGIN_HOST}:{self.origin_port}", Path(media_root) if media_root else None,
@@ -85,7 +93,7 @@ class ServeStack:
         # Every process that counts (each gunicorn worker, and this one for nginx's log)
         # writes here; the origin's /metrics sums them. Set before prometheus_client loads.
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        env = {**os.environ, **settings_env(origin_settings(self.settings))}
+        env = {**os.environ, **settings_env(origin_settings(self.settings, self.local_root))}
         self.gunicorn = subprocess.Popen(self.argv, env=env, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while not _answers(f"http://{ORIGIN_HOST}:{self.origin_port}/healthz"):

@@ -28,10 +28,16 @@ def test_gunicorn_argv():
 
 
 def test_the_origin_trusts_its_front_door_and_what_the_settings_trust():
-    assert origin_settings(Settings()).trusted_proxies == "127.0.0.1"
-    assert origin_settings(Settings(trusted_proxies="10.0.0.0/8")).trusted_proxies == \
+    assert origin_settings(Settings(), True).trusted_proxies == "127.0.0.1"
+    assert origin_settings(Settings(trusted_proxies="10.0.0.0/8"), True).trusted_proxies == \
         "10.0.0.0/8,127.0.0.1"
-    assert origin_settings(Settings(trusted_proxies="127.0.0.1")).trusted_proxies == "127.0.0.1"
+    assert origin_settings(Settings(trusted_proxies="127.0.0.1"), True).trusted_proxies == \
+        "127.0.0.1"
+
+
+def test_the_origin_keeps_no_segment_cache_when_nginx_serves_the_root_from_disk():
+    assert origin_settings(Settings(cache_seconds=30), True).cache_seconds == 0
+    assert origin_settings(Settings(cache_seconds=30), False).cache_seconds == 30
 
 
 def test_settings_reach_workers_as_environment():
