@@ -68,7 +68,7 @@ def run_wrk(url: str, connections: int, seconds: int) -> WrkResult:
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     try:
-        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+        p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE).group(1))
     except (AttributeError, ValueError) as exc:
         raise SystemExit(f"cannot read wrk's output for {url} ({exc}):\n{out}") from exc
     errors = sum(int(n) for n in re.findall(r"(?:Non-2xx or 3xx responses|connect|read|write|"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,6 +26,19 @@ VOD_ID = "servevod"
 VOD_SOURCE = SourceSpec(name="serve-vod", width=640, height=360, seconds=60.0, gop_seconds=2.0)
 VOD_LADDER = "360:800k,240:400k:baseline"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+def live_copy(vod_root: Path, root: Path, live_id: str) -> Path:
+    """The test VOD's outputs under `live_id` in `root`, its MPD made live (dynamic, as
+    the live job writes it); returns `root`."""
+    from hdfs_layout import StreamLayout
+
+    src, dst = vod_root / StreamLayout(VOD_ID).base, root / StreamLayout(live_id).base
+    shutil.copytree(src / "out", dst / "out")
+    (dst / "manifest.mpd").write_text((src / "manifest.mpd").read_text().replace(
+        'type="static"', 'type="dynamic" availabilityStartTime="2026-01-01T00:00:00Z" '
+        'minimumUpdatePeriod="PT2S" timeShiftBufferDepth="PT60S"'))
+    return root
 
 
 def free_port() -> int:

@@ -5,14 +5,13 @@ TLS with HTTP/2."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import requests
-from servetools import VOD_ID, free_port
+from servetools import VOD_ID, free_port, live_copy
 
 from hdfs_layout import StreamLayout
 
@@ -59,13 +58,7 @@ def test_failover_between_origins_and_the_cached_window_while_all_are_down(
 
 @pytest.fixture
 def live_root(vod_root: Path, tmp_path: Path) -> Path:
-    """The VOD's outputs under a new id, its MPD made live (dynamic)."""
-    src, dst = vod_root / StreamLayout(VOD_ID).base, tmp_path / StreamLayout("edgelive").base
-    shutil.copytree(src / "out", dst / "out")
-    (dst / "manifest.mpd").write_text((src / "manifest.mpd").read_text().replace(
-        'type="static"', 'type="dynamic" availabilityStartTime="2026-01-01T00:00:00Z" '
-        'minimumUpdatePeriod="PT2S" timeShiftBufferDepth="PT60S"'))
-    return tmp_path
+    return live_copy(vod_root, tmp_path, "edgelive")
 
 
 def test_the_newest_seconds_of_a_watched_live_stream_are_on_the_edge_before_viewers_ask(

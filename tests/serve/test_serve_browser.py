@@ -31,6 +31,13 @@ NOW = """() => ({t: document.getElementById('video').currentTime,
                requests: sparkcastPlayer.requests})"""
 
 
+def segment_ports(page) -> list[int]:
+    """The port of every segment the page fetched, in order (which origin or edge)."""
+    return [urlparse(u).port for u in page.evaluate(
+        """() => performance.getEntriesByType('resource')
+            .filter(e => e.name.includes('/out/')).map(e => e.name)""")]
+
+
 def _wait(page, predicate: str, timeout: float, what: str) -> None:
     try:
         page.wait_for_function(predicate, timeout=timeout * 1000, polling=200)
@@ -147,9 +154,7 @@ def test_failover_to_the_other_origin(server_factory, page_factory):
     page = page_factory()
     _start(page, f"{servers[ports[0]].url}/watch/{VOD_ID}")
     _wait(page, "() => document.getElementById('video').currentTime > 2", 10, "no progress")
-    used = page.evaluate("""() => performance.getEntriesByType('resource')
-        .filter(e => e.name.includes('/out/')).map(e => e.name).pop()""")
-    in_use = urlparse(used).port
+    in_use = segment_ports(page)[-1]
     other = next(p for p in ports if p != in_use)
     servers[in_use].kill()
     t_kill = page.evaluate(NOW)["t"]
@@ -158,9 +163,7 @@ def test_failover_to_the_other_origin(server_factory, page_factory):
     state = page.evaluate(NOW)
     worst = max(state["stalls"] + [state["waiting"]], default=0)
     assert worst <= 3000, f"stalled {worst:.0f} ms after the origin died"
-    after = page.evaluate("""() => performance.getEntriesByType('resource')
-        .filter(e => e.name.includes('/out/')).map(e => e.name)""")
-    assert urlparse(after[-1]).port == other
+    assert segment_ports(page)[-1] == other
     print(f"failover: origin {in_use} killed, playing from {other}; worst stall {worst:.0f} ms")
 
 

@@ -5,15 +5,13 @@ file served under a name that is not its own."""
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 import pytest
 from lxml import etree
-from servetools import VOD_ID
+from servetools import VOD_ID, live_copy
 
 from core.config import Settings
-from hdfs_layout import StreamLayout
 from serve import create_app
 
 SEG = f"/streams/{VOD_ID}/out/360p/00000003.m4s"
@@ -62,13 +60,7 @@ def test_names_are_matched_whole(client, path: str) -> None:
 
 @pytest.fixture
 def live_root(vod_root: Path, tmp_path: Path) -> Path:
-    """The VOD's outputs under a new id, its MPD made live (dynamic)."""
-    src, dst = vod_root / StreamLayout(VOD_ID).base, tmp_path / StreamLayout("live2").base
-    shutil.copytree(src / "out", dst / "out")
-    (dst / "manifest.mpd").write_text((src / "manifest.mpd").read_text().replace(
-        'type="static"', 'type="dynamic" availabilityStartTime="2026-01-01T00:00:00Z" '
-        'minimumUpdatePeriod="PT2S" timeShiftBufferDepth="PT60S"'))
-    return tmp_path
+    return live_copy(vod_root, tmp_path, "live2")
 
 
 def _clock(client, host: str) -> str:

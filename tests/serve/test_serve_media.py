@@ -4,14 +4,13 @@ origins, the live-edge cache, clock, health and metrics."""
 from __future__ import annotations
 
 import re
-import shutil
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from lxml import etree
-from servetools import VOD_ID, HttpClient
+from servetools import VOD_ID, HttpClient, live_copy
 
 from hdfs_layout import StreamLayout
 from manifest.rewrite import NS
@@ -240,17 +239,7 @@ def _metric(text: str, name: str, labels: str) -> float:
 
 @pytest.fixture
 def live_root(vod_root: Path, tmp_path: Path) -> Path:
-    """The VOD's outputs copied under a new id, its MPD turned into a live (dynamic) one."""
-    src = vod_root / LAYOUT.base
-    live = StreamLayout("live1")
-    dst = tmp_path / live.base
-    shutil.copytree(src / "out", dst / "out")
-    mpd = (src / "manifest.mpd").read_text()
-    mpd = mpd.replace('type="static"', 'type="dynamic" availabilityStartTime='
-                      '"2026-01-01T00:00:00Z" minimumUpdatePeriod="PT2S" '
-                      'timeShiftBufferDepth="PT60S"')
-    (dst / "manifest.mpd").write_text(mpd)
-    return tmp_path
+    return live_copy(vod_root, tmp_path, "live1")
 
 
 def test_live_edge_is_served_from_memory_after_a_poll(live_root: Path):
