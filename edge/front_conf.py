@@ -200,6 +200,7 @@ def build_config(cfg: HttpFrontConfig) -> str:
         cache_dir=str(cfg.cache_dir or cfg.prefix / "cache"),
         manifest_ignore_headers="Cache-Control Expires"
         + (" X-Accel-Expires" if cfg.cache_live_manifests else ""),
+        use_stale_updating="updating " if cfg.cache_live_manifests else "",
         manifest_cache_seconds=str(max(1, cfg.manifest_cache_seconds)))
 
 
