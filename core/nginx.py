@@ -36,8 +36,10 @@ def nginx_quote(value: str) -> str:
 def temp_path_lines(prefix: Path, indent: str = "    ") -> str:
     """The *_temp_path directives of an http block, inside `prefix`/tmp (Debian's build
     points them at /var/lib/nginx, root only). Pure."""
-    return "".join(f"{indent}{name}_temp_path {prefix}/tmp/{name};\n"
-                   for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    dirs = {"client_body": "body", "proxy": "proxy", "fastcgi": "fastcgi", "uwsgi": "uwsgi",
+            "scgi": "scgi"}
+    return "".join(f"{indent}{name}_temp_path {prefix}/tmp/{sub};\n"
+                   for name, sub in dirs.items())
 
 
 def worker_identity() -> tuple[str, str] | None:
