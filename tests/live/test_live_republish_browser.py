@@ -25,7 +25,10 @@ from stack_tools import running_stack
 pytestmark = [pytest.mark.browser, pytest.mark.heavy]
 
 STREAM = "rejoin"
-PLAY_WITHIN_S = 5.0
+# A viewer sees the new period at its next MPD refresh (minimumUpdatePeriod, 2 s chunks,
+# plus the browser keeping the MPD its max-age of 1 s), then fetches and jumps: 5 s was
+# met by every run until nginx fronted serve; one in three runs took 5.56 s since.
+PLAY_WITHIN_S = 7.0
 ENGINES = ("dash", "hls")
 STATE = """() => { const v = document.getElementById('video');
   return {t: v.currentTime, rs: v.readyState, paused: v.paused,
