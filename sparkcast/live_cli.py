@@ -141,7 +141,7 @@ def demo(stream_id: str, chunk_seconds: float | None, port: int | None, size: st
         key = stack.create_key(stream_id)
         storage = open_root(settings)
         first_seq = next_chunk(storage, stream_id)
-        publisher = stack.publish(key, size=size)
+        publisher = stack.publish(key, size=size, timecode=True)
         layout = StreamLayout(stream_id)
         base = stack.base_url
         click.echo(f"publishing a test stream to {stack.rtmp.publish_url}/<key> "

@@ -37,6 +37,7 @@ from store.keys import create_key
 # Everything a stopped stack started is gone this long after stop() began.
 STOP_TIMEOUT_S = 8.0
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+SINE = "sine=frequency=440:sample_rate=48000:beep_factor=4"
 
 
 class StackError(RuntimeError):
@@ -45,22 +46,27 @@ class StackError(RuntimeError):
 
 def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720",
                    rate: int | str = 30, gop_seconds: float = 2.0,
-                   epoch_ms: int | None = None) -> list[str]:
+                   timecode: bool = False, epoch_ms: int | None = None) -> list[str]:
     """ffmpeg publishing a synthetic show over RTMP in real time: test pattern with the
-    wall clock burnt in, as text and as a machine-readable strip (core/timecode.py: the
-    clock at `epoch_ms`, default now, plus each frame's time), and a tone. `rate` may be a
-    fraction ("30000/1001"). Pure but for reading the clock."""
-    width, height = (int(v) for v in size.split("x"))
-    video = "[0:v]null"
+    wall clock burnt in as text, and a tone. With `timecode` also as a machine-readable
+    strip (core/timecode.py: the clock at `epoch_ms`, default now, plus each frame's time;
+    it costs each publisher a filter graph, so the many-publisher tests go without). `rate`
+    may be a fraction ("30000/1001"). Pure but for reading the clock."""
+    text = ""
     if FONT.exists():
-        video = (f"[0:v]drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
-                 "fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.6")
-    start = int(time.time() * 1000) if epoch_ms is None else epoch_ms
-    graph = f"{video}[v];" + strip_filter(start, width, height, str(rate))
-    args = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-re",
-            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}", "-f", "lavfi",
-            "-i", "sine=frequency=440:sample_rate=48000:beep_factor=4",
-            "-filter_complex", graph, "-map", "[vt]", "-map", "1:a"]
+        text = (f"drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
+                "fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.6")
+    source = f"testsrc2=size={size}:rate={rate}"
+    args = ["ffmpeg", "-hide_banner", "-nostats", "-loglevel", "error", "-re"]
+    if timecode:
+        width, height = (int(v) for v in size.split("x"))
+        start = int(time.time() * 1000) if epoch_ms is None else epoch_ms
+        graph = f"[0:v]{text or 'null'}[v];" + strip_filter(start, width, height, str(rate))
+        args += ["-f", "lavfi", "-i", source, "-f", "lavfi", "-i", SINE,
+                 "-filter_complex", graph, "-map", "[vt]", "-map", "1:a"]
+    else:
+        args += ["-f", "lavfi", "-i", f"{source},{text}" if text else source,
+                 "-f", "lavfi", "-i", SINE]
     if seconds:
         args += ["-t", f"{seconds:g}"]
     return args + ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",

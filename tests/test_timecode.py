@@ -18,7 +18,7 @@ from sparkcast.stack import publisher_args
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     out = tmp_path_factory.mktemp("timecode") / "show.flv"
     epoch = MODULUS * 1000 - 1500  # wraps 1.5 s in: the reader must not care
-    args = publisher_args(str(out), 3, size="640x360", epoch_ms=epoch)
+    args = publisher_args(str(out), 3, size="640x360", timecode=True, epoch_ms=epoch)
     subprocess.run([*args[:-1], "-y", str(out)], check=True, capture_output=True, timeout=60)
     return out, epoch
 

@@ -62,7 +62,7 @@ def stack(tmp_path_factory):
         pytest.fail("ffmpeg is missing: apt-get install -y ffmpeg")
     with running_stack(tmp_path_factory.mktemp("glass"), live_end_timeout=15) as s:
         publisher = s.publish(s.create_key(STREAM), 150, size=f"{SOURCE[0]}x{SOURCE[1]}",
-                              rate=15)
+                              rate=15, timecode=True)
         yield s
         publisher.terminate()
 
