@@ -45,6 +45,14 @@ def _wait(page, predicate: str, timeout: float, what: str) -> None:
         pytest.fail(f"{what} within {timeout} s; player state: {page.evaluate(NOW)} ({exc})")
 
 
+def plays_on_after(page, kill, what: str, seconds: float = 12) -> None:
+    """Call `kill` (a server dies) and wait until playback has gone `seconds` further."""
+    kill()
+    t_kill = page.evaluate(NOW)["t"]
+    _wait(page, f"() => document.getElementById('video').currentTime >= {t_kill + seconds}",
+          30, f"playback did not carry on for {seconds:g} s after {what}")
+
+
 def _start(page, url: str) -> dict:
     page.goto(url)
     _wait(page, "() => window.sparkcastPlayer && sparkcastPlayer.everPlayed", 15,
@@ -156,10 +164,7 @@ def test_failover_to_the_other_origin(server_factory, page_factory):
     _wait(page, "() => document.getElementById('video').currentTime > 2", 10, "no progress")
     in_use = segment_ports(page)[-1]
     other = next(p for p in ports if p != in_use)
-    servers[in_use].kill()
-    t_kill = page.evaluate(NOW)["t"]
-    _wait(page, f"() => document.getElementById('video').currentTime >= {t_kill + 12}", 30,
-          "playback did not carry on for 12 s after the origin in use died")
+    plays_on_after(page, servers[in_use].kill, "the origin in use died")
     state = page.evaluate(NOW)
     worst = max(state["stalls"] + [state["waiting"]], default=0)
     assert worst <= 3000, f"stalled {worst:.0f} ms after the origin died"
