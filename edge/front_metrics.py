@@ -9,7 +9,8 @@ the origin's workers, so the origin's /metrics shows these beside its own.
     sparkcast_active_viewers{stream}                     distinct clients fetching segments
     sparkcast_front_connections{state}                   stub_status: reading, writing, waiting
 
-kind: segment, manifest, other, and prefetch (edge/prefetch.py's own requests).
+kind: segment, manifest, other, and edge/prefetch.py's own requests: prefetch (a
+segment fetched ahead) and refresh (a live manifest fetched anew for the cache).
 tier: disk (a local root's segment, no origin involved), cache (the front's cache),
 revalidated (its cache, after a 304 from an origin), stale (its cache while every origin
 failed), origin. A segment "hit" is disk or cache; an origin request is origin or
@@ -94,7 +95,9 @@ class FrontMetrics:
         requests: dict[tuple[str, str, str], int] = {}
         sent: dict[tuple[str, str], int] = {}
         for record in records:
-            kind = "prefetch" if record.client.endswith(PREFETCHER) else record.kind
+            kind = record.kind
+            if record.client.endswith(PREFETCHER):
+                kind = "refresh" if kind == "manifest" else "prefetch"
             key = (kind, record.tier, status_class(record.status))
             requests[key] = requests.get(key, 0) + 1
             if record.sent:

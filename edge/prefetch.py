@@ -3,11 +3,13 @@ through the front's own cache before a viewer asks for them.
 
 Which streams: those whose manifest viewers asked for in the last `watch_seconds` (the
 front's access log says so: `seen()`). Every `interval` seconds the prefetcher asks the
-front for each such stream's MPD (answered from its cache, so this costs the origin
-nothing more than the viewers' polls do); a live (dynamic) MPD's segments ending in the
-newest `seconds` that were not fetched yet are then requested through the front, which
-stores them on its way (proxy_cache). A VOD's MPD is left alone. Prefetches carry the
-user agent `sparkcast-prefetch`, so the metrics tell them from viewers.
+front for each such stream's MPD with the header `X-Sparkcast-Refresh: 1`, which the
+front honours from loopback by fetching it from the origin and storing it in its cache:
+viewers' copies are then at most `interval` old, and the origin sees two requests a
+second per stream and edge, however many viewers poll. A live (dynamic) MPD's segments
+ending in the newest `seconds` that were not fetched yet are then requested through the
+front, which stores them on its way (proxy_cache). A VOD's MPD is left alone. Prefetches
+carry the user agent `sparkcast-prefetch`, so the metrics tell them from viewers.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from hdfs_layout import LayoutError, StreamLayout
 from manifest.rewrite import ManifestError, edge_segments, is_dynamic_mpd
@@ -25,11 +27,12 @@ from manifest.rewrite import ManifestError, edge_segments, is_dynamic_mpd
 log = logging.getLogger(__name__)
 
 USER_AGENT = "sparkcast-prefetch"
-Fetch = Callable[[str], bytes]  # GET a URL's body; raises OSError
+REFRESH = {"X-Sparkcast-Refresh": "1"}  # edge/templates/nginx-http.conf: from the origin
+Fetch = Callable[[str, Mapping[str, str]], bytes]  # GET a URL's body; raises OSError
 
 
-def http_get(url: str, timeout: float = 5.0) -> bytes:
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+def http_get(url: str, headers: Mapping[str, str], timeout: float = 5.0) -> bytes:
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, **headers})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return resp.read()
 
@@ -43,6 +46,7 @@ class Prefetcher:
         self.fetched = 0  # segments requested so far (a measure of the work done)
         self._watched: dict[str, float] = {}  # stream id -> last time a viewer polled it
         self._done: dict[str, set[str]] = {}  # stream id -> segment URLs already fetched
+        self._live: set[str] = set()  # streams whose last MPD was dynamic
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="prefetch", daemon=True)
@@ -74,6 +78,7 @@ class Prefetcher:
             for sid in [s for s, t in self._watched.items() if now - t > self.watch_seconds]:
                 del self._watched[sid]
                 self._done.pop(sid, None)
+                self._live.discard(sid)
             streams = sorted(self._watched)
         return sum(self.fill(sid) for sid in streams)
 
@@ -81,9 +86,12 @@ class Prefetcher:
         try:
             layout = StreamLayout(stream_id)
             base = f"{self.base}/{layout.base}/"
-            mpd = self.fetch(base + "manifest.mpd")
+            # a VOD's MPD is not refreshed: its cached copy is good, and it costs the origin
+            mpd = self.fetch(base + "manifest.mpd", REFRESH if stream_id in self._live else {})
             if not is_dynamic_mpd(mpd):
+                self._live.discard(stream_id)
                 return 0
+            self._live.add(stream_id)
             renditions, edge = edge_segments(mpd, self.seconds)
         except (LayoutError, ManifestError, OSError) as exc:
             log.debug("prefetch of %s skipped: %s", stream_id, exc)
@@ -96,7 +104,7 @@ class Prefetcher:
             if rel in done:
                 continue
             try:
-                self.fetch(base + rel)
+                self.fetch(base + rel, {})
             except (OSError, urllib.error.HTTPError) as exc:
                 log.debug("prefetch of %s%s failed: %s", base, rel, exc)
                 continue  # not there yet: the next round tries again

@@ -30,8 +30,9 @@ from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import all_index_dirs, live_checkpoint_dir, streams_dir
 from jobs.catalog import catalog_bytes, read_catalog
 from jobs.live_reduce import LiveState, build_live_presentation, manifest_files, new_state
+from jobs.task_input import with_inputs
 from jobs.task_output import run_tasks
-from jobs.transcode import JobOptions, plan_tasks, run_task
+from jobs.transcode import JobOptions, plan_tasks, run_task, run_task_with_input
 from jobs.transcode_map import StorageConfig
 from manifest.presentation import Event
 
@@ -184,14 +185,17 @@ class LiveJob:
         tasks = []
         sc = self.spark.sparkContext
         job = self.batch_options(self.options.job, chunks, sc.defaultParallelism)
+        # names the batch's Spark jobs in the UI and event log
+        sc.setJobDescription(f"live batch {batch_id}: {len(chunks)} chunk(s)")
         with self.lock:
             for stream_id, recs in by_stream.items():
                 st = self._stream(stream_id)
                 renditions = job.renditions_from(st.source)
                 tasks += plan_tasks(st.source, sorted(recs, key=lambda c: c.seq), renditions,
                                     job, self.storage_config)
+        # an hdfs:// root's chunks are read by Spark's Hadoop client, where a replica is
         segments = [s for segs in run_tasks(
-            sc.parallelize(tasks, numSlices=max(1, len(tasks))), run_task,
+            with_inputs(sc, tasks, self.storage), run_task_with_input,
             self.storage.root_url, self.storage_config.open) for s in segs] if tasks else []
         with self.lock:
             for stream_id, recs in by_stream.items():

@@ -100,7 +100,10 @@ def build_live_presentation(source: SourceRecord, segments: Iterable[Segment], s
                             events=events)
     timing = LiveTiming(
         availability_start=state.availability_start, publish_time=now,
-        minimum_update_period=segment_seconds, time_shift_buffer_depth=dvr_seconds,
+        # Half a segment: a player's refresh that gets a cache's copy from just before an
+        # update (an edge keeps one up to a second) waits half a segment for the next, not
+        # a whole one, which behind an edge was a stall.
+        minimum_update_period=segment_seconds / 2, time_shift_buffer_depth=dvr_seconds,
         # Behind the edge by a chunk plus two segments: segments arrive a chunk at a time.
         suggested_presentation_delay=chunk_seconds + 2 * segment_seconds)
     return Presentation(source.stream_id, live_window(periods, dvr_seconds), live=timing,

@@ -107,6 +107,11 @@ def run_task(task: Task, data: Blocks | None = None) -> TaskRun[list[Segment]]:
     return transcode_video(task, data)
 
 
+def run_task_with_input(task_and_input: tuple[Task, Blocks | None]) -> TaskRun[list[Segment]]:
+    """run_task over an element of jobs.task_input.with_inputs's RDD."""
+    return run_task(*task_and_input)
+
+
 def task_units(task: Task) -> int:
     """Progress units of a task: the renditions of one chunk it produces (audio counts 0)."""
     return 0 if isinstance(task, AudioTask) else len(task.renditions)

@@ -77,10 +77,13 @@ def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720
 class LiveStack:
     _live_log_offset = 0
 
-    def __init__(self, settings: Settings, run_dir: Path, master: str = "local[2]"):
+    def __init__(self, settings: Settings, run_dir: Path, master: str = "local[2]",
+                 live_job: list[str] | None = None):
+        """`live_job`: the command that runs the live job, if not `sparkcast live --master
+        MASTER` (e.g. `./spark-submit.sh --master yarn ... live`)."""
         self.settings = settings.model_copy(update={"port": settings.port or free_port()})
         self.run_dir = Path(run_dir)
-        self.master = master
+        self.live_job = live_job or [sparkcast_executable(), "live", "--master", master]
         self.env = {**os.environ, **settings_env(self.settings),
                     "SPARK_LOCAL_IP": "127.0.0.1"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -127,7 +130,7 @@ class LiveStack:
     def spawn_live_job(self) -> None:
         log = self.run_dir / "live.log"
         self._live_log_offset = log.stat().st_size if log.exists() else 0
-        self._spawn("live", [sparkcast_executable(), "live", "--master", self.master])
+        self._spawn("live", self.live_job)
 
     def wait_live_job(self, timeout: float = 240) -> None:
         log, offset, proc = self.run_dir / "live.log", self._live_log_offset, self.procs["live"]

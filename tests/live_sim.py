@@ -110,7 +110,7 @@ class LiveSimulator(threading.Thread):
         r.set("type", "dynamic")
         r.set("availabilityStartTime", _iso(self.ast))
         r.set("publishTime", _iso(time.time()))
-        r.set("minimumUpdatePeriod", f"PT{self.seg:g}S")
+        r.set("minimumUpdatePeriod", f"PT{self.seg / 2:g}S")  # as jobs/live_reduce.py
         r.set("timeShiftBufferDepth", "PT60S")
         r.set("suggestedPresentationDelay", f"PT{self.delay:g}S")
         _atomic_write(self.dst / self.dst_layout.manifest,

@@ -13,9 +13,11 @@ from sparkcast.stack import LiveStack
 
 
 @contextmanager
-def running_stack(tmp: Path, **overrides: object) -> Iterator[LiveStack]:
+def running_stack(tmp: Path, live_job: list[str] | None = None,
+                  **overrides: object) -> Iterator[LiveStack]:
     """A started LiveStack under `tmp` (SQLite, 2 s chunks, a small ladder, ultrafast x264,
-    free ports; `overrides` are Settings fields), stopped on exit."""
+    free ports; `overrides` are Settings fields; `live_job` as LiveStack's), stopped on
+    exit."""
     fields: dict[str, object] = dict(
         root=(tmp / "root").as_uri(), database_url=f"sqlite:///{tmp / 'db.sqlite'}",
         chunk_seconds=2, ladder="240:300k,180:200k", port=0, rtmp_port=0,
@@ -23,7 +25,7 @@ def running_stack(tmp: Path, **overrides: object) -> Iterator[LiveStack]:
     fields.update(overrides)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        stack = LiveStack(Settings(**fields), tmp / "run")
+        stack = LiveStack(Settings(**fields), tmp / "run", live_job=live_job)
         stack.start()  # returns once the live job's streaming query runs
         try:
             yield stack

@@ -13,17 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
-from core.media import mp4
-from hdfs_layout import StreamLayout, open_storage
-from jobs.catalog import read_catalog
-from media_tools import concat, count_frames
-from sparkcast.stack import LiveStack
+from hdfs_layout import StreamLayout
+from live_tools import (
+    NS,
+    check_tfdt_continuous_per_period,
+    ended,
+    joined_rendition,
+    mpd_of,
+    read_all_catalog,
+    storage_of,
+    video_segments,
+    wait_for,
+)
+from media_tools import count_frames
 from stack_tools import running_stack
 
 pytestmark = pytest.mark.heavy
-NS = {"d": "urn:mpeg:dash:schema:mpd:2011"}
 RATE = 15
 SIZE = "320x240"
 END_TIMEOUT = 6.0
@@ -33,81 +39,6 @@ END_TIMEOUT = 6.0
 def stack(tmp_path_factory):
     with running_stack(tmp_path_factory.mktemp("live"), live_end_timeout=END_TIMEOUT) as s:
         yield s
-
-
-def storage_of(stack: LiveStack):
-    return open_storage(stack.settings.root)
-
-
-def mpd_of(stack: LiveStack, stream_id: str) -> etree._Element | None:
-    st = storage_of(stack)
-    path = StreamLayout(stream_id).manifest
-    return etree.fromstring(st.read(path)) if st.exists(path) else None
-
-
-def wait_for(predicate, timeout: float, what: str, stack: LiveStack):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value is not None and value is not False and value != 0:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}\nlive job log:\n"
-                         f"{stack.log_tail('live', 20)}")
-
-
-def ended(stack: LiveStack, stream_id: str) -> bool:
-    mpd = mpd_of(stack, stream_id)
-    return mpd is not None and mpd.get("type") == "static"
-
-
-def video_segments(mpd: etree._Element) -> list[tuple[str, int, int]]:
-    """(period id, S@t, S@d) of every listed video segment, expanded."""
-    out = []
-    for period in mpd.iterfind("d:Period", NS):
-        s_els = period.find("d:AdaptationSet[@contentType='video']/d:SegmentTemplate/"
-                            "d:SegmentTimeline", NS)
-        t = 0
-        for s in s_els:
-            t = int(s.get("t", t))
-            for _ in range(int(s.get("r", 0)) + 1):
-                out.append((period.get("id"), t, int(s.get("d"))))
-                t += int(s.get("d"))
-    return out
-
-
-def joined_rendition(stack: LiveStack, stream_id: str, rendition: str, tmp: Path) -> Path:
-    root = Path(storage_of(stack).local_path(""))
-    d = root / StreamLayout(stream_id).rendition_dir(rendition)
-    return concat([d / "init.mp4", *sorted(d.glob("*.m4s"))], tmp / f"{stream_id}.mp4")
-
-
-def check_tfdt_continuous_per_period(stack: LiveStack, stream_id: str) -> None:
-    st = storage_of(stack)
-    segments = read_all_catalog(stack, stream_id)
-    for rendition in {s.rendition for s in segments}:
-        mine = sorted((s for s in segments if s.rendition == rendition), key=lambda s: s.number)
-        for period in {s.period for s in mine}:
-            numbers = [s.number for s in mine if s.period == period]
-            assert numbers == list(range(numbers[0], numbers[-1] + 1)), (rendition, period)
-        for prev, cur in zip(mine, mine[1:], strict=False):
-            data = st.read(StreamLayout(stream_id).media_segment(rendition, cur.number))
-            timing = mp4.fragment_timing(data)
-            assert timing.decode_time == cur.start and timing.starts_with_sync
-            if cur.period == prev.period:
-                assert cur.start == prev.start + prev.duration, (rendition, cur.number)
-            else:
-                assert cur.start >= prev.start + prev.duration  # time only moves forward
-
-
-def read_all_catalog(stack: LiveStack, stream_id: str):
-    st = storage_of(stack)
-    layout = StreamLayout(stream_id)
-    segs = {}
-    for name in st.list(layout.catalog_dir):
-        for s in read_catalog(st.read(f"{layout.catalog_dir}/{name}")):
-            segs[(s.rendition, s.number)] = s
-    return list(segs.values())
 
 
 def test_sixty_seconds_two_publishers_and_a_following_client(stack, tmp_path):

@@ -56,6 +56,29 @@ def test_failover_between_origins_and_the_cached_window_while_all_are_down(
     assert _metric(text, 'kind="manifest",status="2xx",tier="stale"') >= 1
 
 
+def test_only_the_edges_own_prefetcher_refreshes_a_cached_manifest(server_factory,
+                                                                    edges) -> None:
+    """The refresh header (edge/prefetch.py) skips the cached manifest from loopback only:
+    from any other address it is ignored, so viewers cannot send their polls past the
+    cache to the origin."""
+    import psutil
+
+    from edge.prefetch import REFRESH
+
+    outside = next((a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+                    if a.family.name == "AF_INET" and not a.address.startswith("127.")), None)
+    if outside is None:
+        pytest.skip("this host has no address besides loopback")
+    origin = server_factory("--workers", "1", "--threads", "4")
+    edge = edges([origin.url], free_port(), "--host", "0.0.0.0")
+    url = edge.url + MPD
+    assert requests.get(url, timeout=10).headers["X-Cache"] == "MISS"
+    assert requests.get(url, timeout=10).headers["X-Cache"] == "HIT"
+    assert requests.get(url, headers=REFRESH, timeout=10).headers["X-Cache"] == "BYPASS"
+    r = requests.get(url.replace("127.0.0.1", outside), headers=REFRESH, timeout=10)
+    assert r.status_code == 200 and r.headers["X-Cache"] == "HIT"
+
+
 @pytest.fixture
 def live_root(vod_root: Path, tmp_path: Path) -> Path:
     return live_copy(vod_root, tmp_path, "edgelive")
