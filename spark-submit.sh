@@ -14,11 +14,14 @@ Submits a sparkcast job with spark-submit, shipping the project's Python package
       local or hdfs://; the same arguments as `sparkcast submit`. The exit status is
       non-zero when any video failed; the job table (sparkcast jobs) says which and why.
   live ...
-      the live job: the same arguments as `sparkcast live` (client mode only)
+      the live job: the same arguments as `sparkcast live`; in cluster mode its root
+      must be hdfs://, and YARN retries a driver that dies (4 attempts an hour), which
+      resumes from its checkpoint
 
 SPARK OPTIONS are passed to spark-submit unchanged, for example
   --master local[2] | spark://HOST:7077 | yarn     (default: local[*])
-  --deploy-mode client | cluster                     (cluster: transcode with hdfs:// INPUTs;
+  --deploy-mode client | cluster      (cluster: transcode with hdfs:// INPUTs, live on an
+                     hdfs:// root;
                      the driver runs in YARN and every SPARKCAST_* variable set here is
                      passed to it; nothing on this host is needed after submission)
   --num-executors N   --executor-memory 2g   --executor-cores 1   --conf KEY=VALUE
@@ -88,10 +91,20 @@ for opt in "${spark_opts[@]+"${spark_opts[@]}"}"; do
   fi
   prev="$opt"
 done
-if [[ $cluster -eq 1 && "$job" != transcode ]]; then
-  echo "spark-submit.sh: --deploy-mode cluster is not supported for the $job job (its" \
-       "driver works with this machine's RTMP front); use client mode" >&2
-  exit 2
+if [[ $cluster -eq 1 && "$job" == live ]]; then
+  # The driver runs in a YARN container, somewhere: it finds the chunks only on HDFS.
+  root="${SPARKCAST_ROOT:-}"
+  for ((i = 1; i <= $#; i++)); do
+    case "${!i}" in
+      --root=*) root="${!i#--root=}" ;;
+      --root) j=$((i + 1)); root="${!j:-}" ;;
+    esac
+  done
+  if [[ "$root" != hdfs://* ]]; then
+    echo "spark-submit.sh: the live job in cluster mode needs an hdfs:// root (--root or" \
+         "SPARKCAST_ROOT; got '${root:-none}'): its driver runs in a YARN container" >&2
+    exit 2
+  fi
 fi
 if [[ $has_master -eq 0 ]]; then
   # `transcode ... --master M` (the sparkcast option) also picks the master.
@@ -134,6 +147,13 @@ if [[ "$job" == transcode ]]; then
   # A failed video fails the application (non-zero exit) but another attempt would only
   # fail it again; a re-submit resumes instead. (Options given here come later and win.)
   defaults+=(--conf spark.yarn.maxAppAttempts=1)
+fi
+if [[ "$job" == live ]]; then
+  # A live job that dies is started again by YARN and resumes from its checkpoint; the
+  # window keeps a long-running job from using its attempts up over weeks (the
+  # ResourceManager's yarn.resourcemanager.am.max-attempts caps the count).
+  defaults+=(--conf spark.yarn.maxAppAttempts=4
+             --conf spark.yarn.am.attemptFailuresValidityInterval=1h)
 fi
 if [[ $cluster -eq 1 ]]; then
   # The driver runs in a YARN container: give it this shell's sparkcast settings.

@@ -78,12 +78,15 @@ class LiveStack:
     _live_log_offset = 0
 
     def __init__(self, settings: Settings, run_dir: Path, master: str = "local[2]",
-                 live_job: list[str] | None = None):
+                 live_job: list[str] | None = None, live_ready: str = READY):
         """`live_job`: the command that runs the live job, if not `sparkcast live --master
-        MASTER` (e.g. `./spark-submit.sh --master yarn ... live`)."""
+        MASTER` (e.g. `./spark-submit.sh --master yarn ... live`); `live_ready`: what its
+        output says once it runs (a driver in YARN cluster mode logs elsewhere, and
+        spark-submit reports only the application's state)."""
         self.settings = settings.model_copy(update={"port": settings.port or free_port()})
         self.run_dir = Path(run_dir)
         self.live_job = live_job or [sparkcast_executable(), "live", "--master", master]
+        self.live_ready = live_ready
         self.env = {**os.environ, **settings_env(self.settings),
                     "SPARK_LOCAL_IP": "127.0.0.1"}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -141,7 +144,7 @@ class LiveStack:
                                  f"{self.log_tail('live')}")
             with open(log, "rb") as f:
                 f.seek(offset)
-                if READY.encode() in f.read():
+                if self.live_ready.encode() in f.read():
                     return
             time.sleep(0.5)
         raise StackError(f"the live job did not start within {timeout:.0f} s: "

@@ -13,11 +13,11 @@ from sparkcast.stack import LiveStack
 
 
 @contextmanager
-def running_stack(tmp: Path, live_job: list[str] | None = None,
+def running_stack(tmp: Path, live_job: list[str] | None = None, live_ready: str | None = None,
                   **overrides: object) -> Iterator[LiveStack]:
     """A started LiveStack under `tmp` (SQLite, 2 s chunks, a small ladder, ultrafast x264,
-    free ports; `overrides` are Settings fields; `live_job` as LiveStack's), stopped on
-    exit."""
+    free ports; `overrides` are Settings fields; `live_job`, `live_ready` as LiveStack's),
+    stopped on exit."""
     fields: dict[str, object] = dict(
         root=(tmp / "root").as_uri(), database_url=f"sqlite:///{tmp / 'db.sqlite'}",
         chunk_seconds=2, ladder="240:300k,180:200k", port=0, rtmp_port=0,
@@ -25,7 +25,8 @@ def running_stack(tmp: Path, live_job: list[str] | None = None,
     fields.update(overrides)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
-        stack = LiveStack(Settings(**fields), tmp / "run", live_job=live_job)
+        stack = LiveStack(Settings(**fields), tmp / "run", live_job=live_job,
+                          **({"live_ready": live_ready} if live_ready else {}))
         stack.start()  # returns once the live job's streaming query runs
         try:
             yield stack

@@ -165,7 +165,8 @@ def test_spark_submit_sh_master(args: list[str], master: str, tmp_path: Path) ->
 def test_spark_submit_sh_cluster_mode_passes_settings_to_the_driver(tmp_path: Path,
                                                                     monkeypatch) -> None:
     """Cluster mode: the transcode job's driver runs in YARN, so this shell's SPARKCAST_*
-    settings go to it as appMasterEnv; the live job refuses cluster mode."""
+    settings go to it as appMasterEnv; the live job takes cluster mode on an hdfs:// root
+    only, and is retried by YARN."""
     fake = tmp_path / "spark-submit"
     fake.write_text("#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done\n")
     fake.chmod(0o755)
@@ -178,9 +179,19 @@ def test_spark_submit_sh_cluster_mode_passes_settings_to_the_driver(tmp_path: Pa
     assert "spark.yarn.appMasterEnv.SPARKCAST_ROOT=hdfs://nn:8020/x" in confs
     assert "spark.yarn.appMasterEnv.SPARKCAST_LADDER=360:800k,180:300k" in confs
     assert "spark.yarn.maxAppAttempts=1" in confs
-    proc = subprocess.run([str(REPO / "spark-submit.sh"), "--deploy-mode", "cluster",
-                           "live"], capture_output=True, text=True, env=env)
-    assert proc.returncode == 2 and "cluster is not supported for the live job" in proc.stderr
+    live = subprocess.run([str(REPO / "spark-submit.sh"), "--master", "yarn", "--deploy-mode",
+                           "cluster", "live"], capture_output=True, text=True, env=env,
+                          check=True).stdout.splitlines()
+    confs = [live[i + 1] for i, a in enumerate(live) if a == "--conf"]
+    assert "spark.yarn.maxAppAttempts=4" in confs
+    assert "spark.yarn.appMasterEnv.SPARKCAST_ROOT=hdfs://nn:8020/x" in confs
+    no_root = {k: v for k, v in env.items() if k != "SPARKCAST_ROOT"}
+    for local_env, args in (({"SPARKCAST_ROOT": "file:///srv/media"}, []),
+                            ({}, ["--root", "/srv/media"])):
+        proc = subprocess.run([str(REPO / "spark-submit.sh"), "--deploy-mode", "cluster",
+                               "live", *args], capture_output=True, text=True,
+                              env={**no_root, **local_env})
+        assert proc.returncode == 2 and "needs an hdfs:// root" in proc.stderr, proc.stderr
     help_text = subprocess.run([str(REPO / "spark-submit.sh"), "--help"], capture_output=True,
                                text=True, check=True).stdout
     for item in ("spark://HOST:7077", "yarn", "--num-executors", "--executor-memory",
