@@ -10,6 +10,8 @@ frame time T the clock `epoch_ms + T * 1000`.
     strip_filter(epoch_ms, height)  the ffmpeg filter graph that burns it in (pure)
     read_strip(pixel, width, height) the clock a picture shows, from a pixel reader (pure)
     latency_ms(shown, now_ms)        how far behind `now_ms` a shown clock is (pure)
+    FRAME_JS, frame_latency_ms       reading it in a browser: the bottom rows of the frame
+                                     a <video id="video"> shows, and their latency (pure)
 """
 
 from __future__ import annotations
@@ -56,3 +58,36 @@ def read_strip(pixel: Callable[[int, int], float], width: int, height: int,
 def latency_ms(shown: int, now_ms: int) -> int:
     """Milliseconds from the clock shown (modulo 2**BITS) to `now_ms`. Pure."""
     return (now_ms - shown) % MODULUS
+
+
+# Evaluated in a page (Playwright's page.evaluate(FRAME_JS, rows)): the bottom `rows` rows
+# of the frame the video element shows now, as grey levels, and the clock at that moment.
+FRAME_JS = """(rows) => {
+    const v = document.getElementById('video');
+    const w = v.videoWidth, h = v.videoHeight;
+    if (!w || !h) return null;
+    const c = document.createElement('canvas');
+    c.width = w; c.height = h;
+    const g = c.getContext('2d');
+    g.drawImage(v, 0, 0, w, h);
+    const now = Date.now();
+    const data = g.getImageData(0, h - rows, w, rows).data;
+    const grey = [];
+    for (let i = 0; i < data.length; i += 4) grey.push(data[i]);
+    return {w, h, now, grey};
+}"""
+
+
+def frame_latency_ms(frame: dict | None, rows: int, source_height: int) -> int | None:
+    """Glass-to-glass latency from what FRAME_JS returned, or None when the frame cannot
+    be a clock (no picture yet, a frame mid-switch, a blurred cell: more than a minute
+    off). Pure."""
+    if frame is None:
+        return None
+    w, h, grey = frame["w"], frame["h"], frame["grey"]
+
+    def pixel(x: int, y: int) -> float:
+        return grey[(y - (h - rows)) * w + min(x, w - 1)]
+
+    lat = latency_ms(read_strip(pixel, w, h, source_height), frame["now"])
+    return lat if 0 < lat < 60_000 else None

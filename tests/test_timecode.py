@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from core.timecode import MODULUS, latency_ms, read_strip
+from core.timecode import MODULUS, frame_latency_ms, latency_ms, read_strip
 from sparkcast.stack import publisher_args
 
 
@@ -42,3 +42,20 @@ def test_the_clock_reads_back_from_any_rung(published, tmp_path: Path, at: float
 def test_latency_is_counted_across_the_wrap() -> None:
     assert latency_ms(MODULUS - 500, 1500) == 2000
     assert latency_ms(1000, 3500) == 2500
+
+
+def test_a_browser_frame_gives_its_latency_or_none(published, tmp_path: Path) -> None:
+    """frame_latency_ms over the rows FRAME_JS returns (here taken from a decoded frame):
+    the shown clock against the page's clock; no picture or an absurd reading is None."""
+    video, epoch = published
+    png = tmp_path / "frame.png"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "1", "-i", str(video),
+                    "-frames:v", "1", str(png)], check=True, timeout=60)
+    image = Image.open(png).convert("L")
+    w, h, rows = *image.size, 16
+    grey = [image.getpixel((x, y)) for y in range(h - rows, h) for x in range(w)]
+    shown = (epoch + 1000) % MODULUS
+    frame = {"w": w, "h": h, "now": shown + 4321, "grey": grey}
+    assert frame_latency_ms(frame, rows, 360) == 4321
+    assert frame_latency_ms({**frame, "now": shown + 120_000}, rows, 360) is None
+    assert frame_latency_ms(None, rows, 360) is None

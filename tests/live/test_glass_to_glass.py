@@ -11,7 +11,7 @@ import time
 import pytest
 
 from browser_tools import wait_js
-from core.timecode import latency_ms, read_strip
+from core.timecode import FRAME_JS, frame_latency_ms
 from sparkcast.stack import ffmpeg_available
 from stack_tools import running_stack
 
@@ -19,39 +19,17 @@ pytestmark = pytest.mark.browser
 
 STREAM = "glass"
 SOURCE = (640, 360)
-# The bottom rows of the frame the video element shows now, and the clock at that moment.
-FRAME = """(rows) => {
-    const v = document.getElementById('video');
-    const w = v.videoWidth, h = v.videoHeight;
-    if (!w || !h) return null;
-    const c = document.createElement('canvas');
-    c.width = w; c.height = h;
-    const g = c.getContext('2d');
-    g.drawImage(v, 0, 0, w, h);
-    const now = Date.now();
-    const data = g.getImageData(0, h - rows, w, rows).data;
-    const grey = [];
-    for (let i = 0; i < data.length; i += 4) grey.push(data[i]);
-    return {w, h, now, grey};
-}"""
 ROWS = 16
 
 
 def glass_to_glass(page, samples: int = 10, every: float = 1.0) -> list[int]:
     """Latencies (ms) read from the picture, one a second; readings that cannot be a clock
-    (a frame mid-switch, a blurred cell) are left out."""
+    are left out."""
     out = []
     for _ in range(samples):
-        frame = page.evaluate(FRAME, ROWS)
-        if frame is not None:
-            w, h, grey = frame["w"], frame["h"], frame["grey"]
-
-            def pixel(x: int, y: int, w=w, h=h, grey=grey) -> float:
-                return grey[(y - (h - ROWS)) * w + min(x, w - 1)]
-
-            lat = latency_ms(read_strip(pixel, w, h, SOURCE[1]), frame["now"])
-            if 0 < lat < 60_000:
-                out.append(lat)
+        lat = frame_latency_ms(page.evaluate(FRAME_JS, ROWS), ROWS, SOURCE[1])
+        if lat is not None:
+            out.append(lat)
         time.sleep(every)
     return out
 
