@@ -232,14 +232,16 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     _report(args, rows)
     print(f"live MPD polled once a second by {args.viewers} viewers through an edge: "
-          f"{origin_rps:.2f} origin requests/s (the edge's cache lifetime is 1 s)")
+          f"{origin_rps:.2f} origin requests/s (the edge refreshes a watched live MPD every "
+          "0.5 s)")
 
 
 def _origin_requests(port: int) -> float:
     text = subprocess.run(["curl", "-s", f"http://127.0.0.1:{port}/metrics"],
                           capture_output=True, text=True, check=True).stdout
     return sum(float(v) for v in re.findall(
-        r'^sparkcast_front_requests_total\{kind="manifest",status="[23]xx",'
+        # viewers' polls and the edge prefetcher's refreshes (edge/prefetch.py)
+        r'^sparkcast_front_requests_total\{kind="(?:manifest|refresh)",status="[23]xx",'
         r'tier="(?:origin|revalidated)"\} (\S+)$',
         text, re.MULTILINE))
 

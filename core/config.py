@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     rtmp_port: int = Field(1935, ge=0, le=65535)
     rtmp_host: str = Field("127.0.0.1", description="address the RTMP front listens on "
                                                     "(0.0.0.0 for remote publishers)")
+    srt_port: int = Field(9000, ge=0, le=65535, description="port the SRT front listens on")
+    srt_host: str = Field("127.0.0.1", description="address the SRT front listens on "
+                                                   "(0.0.0.0 for remote encoders)")
+    srt_latency_ms: int = Field(500, ge=20, le=8000, description="SRT receive latency: room "
+                                "for retransmissions on a lossy link (the caller's own "
+                                "setting wins when larger)")
     live_ingest_command: str = Field(
         "{sparkcast} live-ingest --stream-id {stream_id} {url}",
         description="per-stream chunker run for each accepted RTMP publish (see "

@@ -129,7 +129,10 @@ def _segment_location(rendition_pattern: str, content_type: str, cfg: HttpFrontC
     cors = (f'                add_header Access-Control-Allow-Origin "*";\n'
             f'                add_header Access-Control-Expose-Headers "{CORS_EXPOSE}";\n')
     if cfg.media_root is not None:
+        # From disk with sendfile, headers and file go out in full packets (off at the
+        # http level: cached answers stalled with it; not these: docs/BENCHMARKS.md).
         source = (f"            root {nginx_quote(str(cfg.media_root))};\n"
+                  "            tcp_nopush on;\n"
                   f"            set $sparkcast_src disk;\n"
                   f'            add_header Cache-Control "{SEGMENT_CACHE}";\n'
                   + cors.replace("                ", "            ")

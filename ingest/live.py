@@ -89,7 +89,8 @@ LIVE_TIMEOUT_S = 12.0  # a live network input that sends nothing for this long h
 
 
 def is_recording(url: str) -> bool:
-    """A `file:` input is nginx's recording of the publish, still being written."""
+    """A `file:` input is a front's recording of the publish, still being written: nginx's
+    FLV (RTMP) or the SRT front's MPEG-TS (`.ts`)."""
     return url.startswith("file:")
 
 
@@ -102,7 +103,8 @@ def _input(url: str) -> list[str]:
     `_feed` (ffmpeg's own -follow cannot be told that the file is complete, and an
     interrupted ffmpeg loses the GOP it was writing: measured)."""
     if is_recording(url):
-        return ["-f", "flv", "-i", "pipe:0"]
+        fmt = "mpegts" if recording_path(url).suffix == ".ts" else "flv"
+        return ["-f", fmt, "-i", "pipe:0"]
     if "://" in url:
         return ["-rw_timeout", str(int(LIVE_TIMEOUT_S * 1e6)), "-i", url]
     return ["-i", url]

@@ -26,8 +26,8 @@ from hdfs_layout import urls
 from serve import context, metrics
 from serve.client_addr import Network, client_address
 from serve.db import get_session
-from store import key_cache
-from store.keys import check_publish, fingerprint, publish_done
+from store.keys import fingerprint, publish_done
+from store.publish_gate import admit
 
 log = logging.getLogger("sparkcast.rtmp")
 
@@ -75,17 +75,19 @@ def on_publish() -> Response:
         log.warning("publish refused: app %r is not %r (addr %s)",
                     request.form.get("app"), RTMP_APP, addr)
         return _text(403, "refused")
-    session = get_session()
-    keys_file = context.get().settings.publish_keys_file
-    try:
-        decision = check_publish(session, key, addr)
-        session.commit()
-        key_cache.refresh(session, keys_file)
-    except SQLAlchemyError as exc:
-        session.rollback()
-        return _publish_without_database(key, addr, keys_file, type(exc).__name__)
-    except OSError as exc:  # the decision stands; only the file of known keys is stale
-        log.warning("known keys not saved to %s: %s", keys_file, exc)
+    admission = admit(get_session(), key, addr, context.get().settings.publish_keys_file)
+    decision = admission.decision
+    if admission.database_error:
+        metrics.PUBLISH_DB_DOWN.labels("accepted" if decision.allowed else "refused").inc()
+        if not decision.allowed:
+            log.error("publish refused: database unavailable (%s) and key fingerprint %s not "
+                      "among the last known keys, addr %s", admission.database_error,
+                      fingerprint(key), addr)
+            return _text(403, "refused")
+        log.warning("publish accepted: database unavailable (%s); key id %s (stream %s) is "
+                    "among the last known keys, addr %s", admission.database_error,
+                    decision.key_id, decision.stream_id, addr)
+        return _text(200, "ok")
     if not decision.allowed:
         who = (f"key id {decision.key_id}" if decision.key_id is not None
                else f"key fingerprint {fingerprint(key)}")
@@ -94,19 +96,6 @@ def on_publish() -> Response:
         return _text(403, "refused")
     log.info("publish accepted: key id %s, stream %s, addr %s",
              decision.key_id, decision.stream_id, addr)
-    return _text(200, "ok")
-
-
-def _publish_without_database(key: str, addr: str, keys_file: str, error: str) -> Response:
-    """The database is down: a key of the last known set publishes, any other is refused."""
-    known = key_cache.lookup(keys_file, key)
-    metrics.PUBLISH_DB_DOWN.labels("accepted" if known else "refused").inc()
-    if known is None:
-        log.error("publish refused: database unavailable (%s) and key fingerprint %s not "
-                  "among the last known keys, addr %s", error, fingerprint(key), addr)
-        return _text(403, "refused")
-    log.warning("publish accepted: database unavailable (%s); key id %s (stream %s) is among "
-                "the last known keys, addr %s", error, known.key_id, known.stream_id, addr)
     return _text(200, "ok")
 
 

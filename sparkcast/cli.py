@@ -30,6 +30,7 @@ from sparkcast.library_cli import jobs
 from sparkcast.live_cli import demo, live, live_ingest
 from sparkcast.rtmp_cli import rtmp
 from sparkcast.serve_cli import serve_command
+from sparkcast.srt_cli import srt
 
 
 @click.group()
@@ -113,6 +114,6 @@ def _print_summary(settings: Settings, summary: Any) -> None:
 
 
 # Command groups defined in their own modules.
-for command in (serve_command, edge_command, db, keys, admin, rtmp, live_ingest, live, demo,
-                ads, jobs):
+for command in (serve_command, edge_command, db, keys, admin, rtmp, srt, live_ingest, live,
+                demo, ads, jobs):
     main.add_command(command)

@@ -46,12 +46,14 @@ class StackError(RuntimeError):
 
 def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720",
                    rate: int | str = 30, gop_seconds: float = 2.0,
-                   timecode: bool = False, epoch_ms: int | None = None) -> list[str]:
+                   timecode: bool = False, epoch_ms: int | None = None,
+                   container: str = "flv") -> list[str]:
     """ffmpeg publishing a synthetic show over RTMP in real time: test pattern with the
     wall clock burnt in as text, and a tone. With `timecode` also as a machine-readable
     strip (core/timecode.py: the clock at `epoch_ms`, default now, plus each frame's time;
     it costs each publisher a filter graph, so the many-publisher tests go without). `rate`
-    may be a fraction ("30000/1001"). Pure but for reading the clock."""
+    may be a fraction ("30000/1001"); `container` is "mpegts" for an srt:// URL. Pure but
+    for reading the clock."""
     text = ""
     if FONT.exists():
         text = (f"drawtext=fontfile={FONT}:text='%{{localtime\\:%T}}':x=20:y=20:"
@@ -71,7 +73,7 @@ def publisher_args(url: str, seconds: float | None = None, size: str = "1280x720
         args += ["-t", f"{seconds:g}"]
     return args + ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
                    "-g", str(round(gop_seconds * Fraction(rate))), "-pix_fmt", "yuv420p",
-                   "-c:a", "aac", "-b:a", "128k", "-f", "flv", url]
+                   "-c:a", "aac", "-b:a", "128k", "-f", container, url]
 
 
 class LiveStack:
