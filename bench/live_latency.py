@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,7 +51,7 @@ from browser_tools import launch_chromium  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.records import ChunkRecord  # noqa: E402
 from core.timecode import FRAME_JS, frame_latency_ms  # noqa: E402
-from hdfs_layout import StreamLayout, open_storage  # noqa: E402
+from hdfs_layout import Storage, StreamLayout, open_storage  # noqa: E402
 from jobs.live_reduce import LiveState  # noqa: E402
 from serve.player import DEFAULT_PLAYER_DIR, VENDOR  # noqa: E402
 from sparkcast.stack import LiveStack, publisher_args  # noqa: E402
@@ -163,6 +164,58 @@ class _NoStore(SimpleHTTPRequestHandler):
         pass
 
 
+@dataclass
+class Listing:
+    """What a live stream's storage showed while it was followed."""
+
+    closed_at: dict[int, ChunkRecord] = field(default_factory=dict)  # seq -> its record
+    listed_at: dict[int, float] = field(default_factory=dict)  # seq -> wall time listed
+    seg_listed: list[tuple[float, float]] = field(default_factory=list)  # (end, wall)
+    backlog: int = 0  # chunks closed but not listed when the publisher stopped
+
+    def stats(self) -> dict[str, float]:
+        """(a): chunk closed -> listed, median, p95, first and last third."""
+        a = [self.listed_at[s] - self.closed_at[s].wallclock for s in sorted(self.listed_at)]
+        third = max(1, len(a) // 3)
+        return {"chunks": float(len(self.closed_at)), "a_median": statistics.median(a),
+                "a_p95": pct(a, 0.95), "a_first_third": statistics.mean(a[:third]),
+                "a_last_third": statistics.mean(a[-third:]),
+                "backlog_at_end": float(self.backlog)}
+
+
+def follow(storage: Storage, stream_id: str, pub: subprocess.Popen, seconds: float
+           ) -> Listing:
+    """Poll a live stream's index records and MPD every 0.25 s until it turns static (or
+    `seconds` + 120 s have passed)."""
+    layout = StreamLayout(stream_id)
+    seen = Listing()
+    last_end, backlog = 0.0, None
+    deadline = time.time() + seconds + 120
+    while time.time() < deadline:
+        now = time.time()
+        for name in storage.list(layout.index_dir):
+            seq = int(name.split(".")[0])
+            if seq not in seen.closed_at:
+                seen.closed_at[seq] = ChunkRecord.from_json(
+                    storage.read(f"{layout.index_dir}/{name}"))
+        if storage.exists(layout.manifest):
+            data = storage.read(layout.manifest)
+            if b'type="static"' in data:
+                break
+            end = listed_end(data)
+            if end > last_end:
+                seen.seg_listed.append((end, now))
+                last_end = end
+            for seq, rec in seen.closed_at.items():
+                if seq not in seen.listed_at and end >= rec.start + rec.duration - 1e-3:
+                    seen.listed_at[seq] = now
+        if backlog is None and pub.poll() is not None:
+            backlog = len(seen.closed_at) - len(seen.listed_at)
+        time.sleep(0.25)
+    seen.backlog = backlog or 0
+    return seen
+
+
 def run_sparkcast(chunk: float, seconds: float, work: Path, samples: int) -> dict[str, float]:
     settings = Settings(root=(work / f"root-{chunk:g}").as_uri(),
                         database_url=f"sqlite:///{work / f'db-{chunk:g}.sqlite'}",
@@ -170,51 +223,20 @@ def run_sparkcast(chunk: float, seconds: float, work: Path, samples: int) -> dic
                         live_end_timeout=5)
     storage = open_storage(settings.root)
     layout = StreamLayout("bench")
-    closed_at: dict[int, ChunkRecord] = {}
-    listed_at: dict[int, float] = {}
-    seg_listed: list[tuple[float, float]] = []  # (media end, wall time first listed)
-    last_end = 0.0
     with LiveStack(settings, work / f"run-{chunk:g}") as stack:
         pub = stack.publish(stack.create_key("bench"), seconds, size="1280x720", rate=30,
                             timecode=True)
         glass = GlassReader(lambda e: f"{stack.base_url}/watch/bench?engine={e}",
                             lambda: storage.exists(layout.manifest), samples)
         glass.start()
-        backlog = None
-        deadline = time.time() + seconds + 120
-        while time.time() < deadline:
-            now = time.time()
-            for name in storage.list(layout.index_dir):
-                seq = int(name.split(".")[0])
-                if seq not in closed_at:
-                    closed_at[seq] = ChunkRecord.from_json(
-                        storage.read(f"{layout.index_dir}/{name}"))
-            if storage.exists(layout.manifest):
-                data = storage.read(layout.manifest)
-                if b'type="static"' in data:
-                    break
-                end = listed_end(data)
-                if end > last_end:
-                    seg_listed.append((end, now))
-                    last_end = end
-                for seq, rec in closed_at.items():
-                    if seq not in listed_at and end >= rec.start + rec.duration - 1e-3:
-                        listed_at[seq] = now
-            if backlog is None and pub.poll() is not None:
-                backlog = len(closed_at) - len(listed_at)
-            time.sleep(0.25)
+        seen = follow(storage, "bench", pub, seconds)
         state = LiveState.from_json(storage.read(layout.live_state))
         glass.join()
     if glass.error:
         print(f"{chunk:g} s chunks: glass-to-glass: {glass.error}", file=sys.stderr)
-    a = [listed_at[s] - closed_at[s].wallclock for s in sorted(listed_at)]
-    b = [wall - (state.anchor + end) for end, wall in seg_listed]
-    third = max(1, len(a) // 3)
-    return {"chunks": len(closed_at), "a_median": statistics.median(a), "a_p95": pct(a, 0.95),
-            "b_median": statistics.median(b), "b_p95": pct(b, 0.95),
-            "a_first_third": statistics.mean(a[:third]),
-            "a_last_third": statistics.mean(a[-third:]),
-            "backlog_at_end": float(backlog or 0), **glass_stats(glass)}
+    b = [wall - (state.anchor + end) for end, wall in seen.seg_listed]
+    return {**seen.stats(), "b_median": statistics.median(b), "b_p95": pct(b, 0.95),
+            **glass_stats(glass)}
 
 
 def reference_args(seconds: float, out: Path) -> list[str]:
