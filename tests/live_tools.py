@@ -96,3 +96,22 @@ def read_all_catalog(stack: LiveStack, stream_id: str):
         for s in read_catalog(st.read(f"{layout.catalog_dir}/{name}")):
             segs[(s.rendition, s.number)] = s
     return list(segs.values())
+
+
+def plays_in_chromium(browser, url: str, live: bool, seconds: float = 3,
+                      timeout: float = 40) -> None:
+    """The player page at `url` plays (live or VOD, as said) past `seconds` with no error,
+    in a fresh Chromium context."""
+    from browser_tools import wait_js
+
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        page.goto(url)
+        wait_js(page, f"() => window.sparkcastPlayer && sparkcastPlayer.live === "
+                f"{'true' if live else 'false'} && "
+                f"document.getElementById('video').currentTime > {seconds}", timeout,
+                f"{'live' if live else 'VOD'} playback of {url}")
+        assert page.evaluate("() => sparkcastPlayer.errors") == []
+    finally:
+        ctx.close()

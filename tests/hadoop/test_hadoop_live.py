@@ -14,7 +14,6 @@ import psutil
 import pytest
 from hadooptools import REPO, SUPERUSER, Hadoop, app_id, stage_tasks, yarn_opts
 
-from browser_tools import wait_js
 from hdfs_layout import Storage, StreamLayout
 from hdfs_layout.layout import live_checkpoint_dir
 from live_tools import (
@@ -22,6 +21,7 @@ from live_tools import (
     ended,
     joined_rendition,
     mpd_of,
+    plays_in_chromium,
     read_all_catalog,
     storage_of,
     video_segments,
@@ -92,15 +92,8 @@ def test_a_publish_on_hdfs_with_the_live_job_on_yarn(yarn_stack, browser, tmp_pa
     assert st.list(live_checkpoint_dir()), "no checkpoint on HDFS"
 
     # The ended stream is a VOD that plays in Chromium, from HDFS through serve.
-    ctx = browser.new_context()
-    try:
-        page = ctx.new_page()
-        page.goto(f"{stack.base_url}/watch/{STREAM}?engine=dash")
-        wait_js(page, "() => window.sparkcastPlayer && sparkcastPlayer.live === false && "
-                "document.getElementById('video').currentTime > 4", 30, "the VOD to play")
-        assert page.evaluate("() => sparkcastPlayer.errors") == []
-    finally:
-        ctx.close()
+    plays_in_chromium(browser, f"{stack.base_url}/watch/{STREAM}?engine=dash", live=False,
+                      seconds=4, timeout=30)
 
     # The map tasks read their chunks through Spark's Hadoop client, where HDFS keeps them
     # (RACK_LOCAL on the mini cluster: see test_hadoop_transcode's locality test).

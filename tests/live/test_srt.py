@@ -14,11 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from browser_tools import wait_js
 from hdfs_layout import StreamLayout
 from ingest.rtmp import free_port
 from ingest.srt_front import publish_key
-from live_tools import ended, joined_rendition, mpd_of, storage_of, wait_for
+from live_tools import (
+    ended,
+    joined_rendition,
+    mpd_of,
+    plays_in_chromium,
+    storage_of,
+    wait_for,
+)
 from media_tools import count_frames
 from sparkcast.stack import LiveStack, publisher_args
 from stack_tools import running_stack
@@ -126,15 +132,7 @@ def test_an_srt_publish_plays_in_chromium(stack, browser, tmp_path: Path) -> Non
     key = s.create_key("srtshow")
     pub = _publish(port, f"#!::r={key},m=publish")
     wait_for(lambda: mpd_of(s, "srtshow"), 60, "the first live MPD", s)
-    ctx = browser.new_context()
-    try:
-        page = ctx.new_page()
-        page.goto(f"{s.base_url}/watch/srtshow?engine=dash")
-        wait_js(page, "() => window.sparkcastPlayer && sparkcastPlayer.live === true && "
-                "document.getElementById('video').currentTime > 3", 40, "live SRT playback")
-        assert page.evaluate("() => sparkcastPlayer.errors") == []
-    finally:
-        ctx.close()
+    plays_in_chromium(browser, f"{s.base_url}/watch/srtshow?engine=dash", live=True)
     _, err = pub.communicate(timeout=60)
     assert pub.returncode == 0, err[-2000:]
     _every_frame(s, "srtshow", tmp_path)
