@@ -75,8 +75,8 @@
         // Live delay: the MPD's suggestedPresentationDelay (dash.js default); catch up
         // gently when behind it, but never by draining the last second of buffer: below
         // it play slower instead (dash.js's LoL+ rule; its default rule speeds up whatever
-        // the buffer, and behind an edge, whose manifests are up to half a segment old,
-        // that drained it into a stall every few seconds).
+        // the buffer, and behind an edge, whose manifests may be a moment old, that
+        // drained it into a stall every few seconds).
         liveCatchup: { enabled: true, maxDrift: 6, playbackRate: { min: -0.2, max: 0.2 },
                        mode: "liveCatchupModeLoLP", playbackBufferMin: 1.0 },
         // Segment failures move on to the next BaseURL (another origin) quickly.

@@ -76,6 +76,8 @@ def test_a_publish_on_hdfs_with_the_live_job_on_yarn(yarn_stack, browser, tmp_pa
     pub = stack.publish(stack.create_key(STREAM), SECONDS, size=SIZE, rate=RATE)
     first = wait_for(lambda: mpd_of(stack, STREAM), 120, "the first live MPD", stack)
     assert first.get("type") == "dynamic"
+    # A viewer watches it live, from HDFS through serve.
+    plays_in_chromium(browser, f"{stack.base_url}/watch/{STREAM}?engine=dash", live=True)
     # The manifest grows as chunks land (read back from HDFS), in order, without gaps.
     listings = []
     while (mpd := mpd_of(stack, STREAM)).get("type") == "dynamic" and pub.poll() is None:
