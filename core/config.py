@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     live_end_timeout: float = Field(30.0, gt=0, description="seconds without a publisher "
                                                              "before a live stream ends")
     dvr_seconds: float = Field(300.0, gt=0)
+    live_delay_seconds: float | None = Field(
+        None, gt=0, description="how far behind the live edge players are told to play "
+        "(the MPD's suggestedPresentationDelay); default one chunk plus two segments. Less "
+        "is lower latency and less room for a slow chunk (docs/LIVE.md, glass-to-glass)")
 
     # edges (sparkcast edge, docs/SERVING.md)
     edge_origins: str = Field("", description="comma-separated base URLs of the origins an "

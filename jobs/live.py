@@ -50,6 +50,7 @@ class LiveOptions:
     job: JobOptions
     chunk_seconds: float = 10.0
     dvr_seconds: float = 300.0
+    delay_seconds: float | None = None  # the MPD's suggestedPresentationDelay; None: default
     end_timeout: float = 30.0
     trigger_seconds: float = 0.5
     # A stream's notices (admin disclaimers, news flashes) to carry in its manifests; may
@@ -154,7 +155,7 @@ class LiveJob:
         p = build_live_presentation(st.source, [*st.video.values(), *st.audio.values()], state,
                                     now or time.time(), self.options.dvr_seconds,
                                     self.options.chunk_seconds, self.options.job.audio,
-                                    st.events)
+                                    st.events, self.options.delay_seconds)
         for path, data in manifest_files(p):
             self.storage.write(path, data)
 

@@ -90,8 +90,8 @@ def live_window(periods: tuple[Period, ...], dvr_seconds: float) -> tuple[Period
 
 def build_live_presentation(source: SourceRecord, segments: Iterable[Segment], state: LiveState,
                             now: float, dvr_seconds: float, chunk_seconds: float,
-                            audio: AudioCodec | None = None, events: tuple[Event, ...] = ()
-                            ) -> Presentation:
+                            audio: AudioCodec | None = None, events: tuple[Event, ...] = (),
+                            delay_seconds: float | None = None) -> Presentation:
     periods = build_periods(source, segments, audio)
     segment_seconds = source.segment_frames / float(source.grid.frame_rate)
     if state.ended:
@@ -104,8 +104,9 @@ def build_live_presentation(source: SourceRecord, segments: Iterable[Segment], s
         # update (an edge keeps one up to a second) waits half a segment for the next, not
         # a whole one, which behind an edge was a stall.
         minimum_update_period=segment_seconds / 2, time_shift_buffer_depth=dvr_seconds,
-        # Behind the edge by a chunk plus two segments: segments arrive a chunk at a time.
-        suggested_presentation_delay=chunk_seconds + 2 * segment_seconds)
+        # Behind the edge by a chunk plus two segments unless told: segments arrive a chunk
+        # at a time.
+        suggested_presentation_delay=delay_seconds or chunk_seconds + 2 * segment_seconds)
     return Presentation(source.stream_id, live_window(periods, dvr_seconds), live=timing,
                         segment_seconds=segment_seconds, wallclock_anchor=state.anchor,
                         events=events)

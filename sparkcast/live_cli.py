@@ -91,6 +91,7 @@ def live(master: str | None, root: str | None, chunk_seconds: float | None) -> N
     options = LiveOptions(job_options(settings, settings.live_preset()),
                           chunk_seconds=settings.chunk_seconds,
                           dvr_seconds=settings.dvr_seconds,
+                          delay_seconds=settings.live_delay_seconds,
                           end_timeout=settings.live_end_timeout,
                           notices=_notices_source(settings))
     spark = get_session("sparkcast-live", settings.spark_master)

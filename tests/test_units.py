@@ -248,6 +248,23 @@ def test_notices_ride_in_the_mpd_and_the_playlists():
     assert "#EXT-X-ENDLIST" not in media and "#EXT-X-PROGRAM-DATE-TIME:" in media
 
 
+def test_the_live_delay_is_a_chunk_and_two_segments_unless_set():
+    from core.records import SourceRecord
+    from jobs.live_reduce import LiveState, build_live_presentation
+
+    src = SourceRecord("s", "rtmp", 1280, 720, "1", "30", 60, 60, 0, 0.0, None, live=True)
+    segs = _segs("720p", 10, 60000, 30000)
+    anchor = 1_800_000_000.0
+
+    def delay(**kw: float) -> str:
+        p = build_live_presentation(src, segs, LiveState(anchor, anchor + 2), anchor + 30,
+                                    300, 2, **kw)
+        return etree.fromstring(build_mpd(p).encode()).get("suggestedPresentationDelay")
+
+    assert delay() == "PT6.000S"  # 2 s chunk + 2 x 2 s segments
+    assert delay(delay_seconds=3.5) == "PT3.500S"
+
+
 def test_live_batch_spreads_a_lone_chunk_over_the_spare_cores():
     from core.codecs import AudioCodec, VideoCodec
     from core.records import ChunkRecord
