@@ -14,7 +14,7 @@ to the whole live stack (nginx-rtmp -> live chunker -> Spark live job, local[2])
   (g) glass-to-glass, as a viewer sees it: the publisher burns its wall clock into the
       picture (core/timecode.py); Chromium plays the stream through serve's player page,
       with dash.js and then with hls.js, and reads the clock back from the frame on
-      screen once a second (`--samples` readings each).
+      screen once a second (`--samples` readings each), counting the stalls meanwhile.
 The reference, in the same run: one ffmpeg encoding the same ladder from the same kind
 of source (clock strip included) in real time into ffmpeg's own live DASH and HLS (2 s
 segments); (b) for it is "segment listed in its MPD" minus the wall clock at which that
@@ -86,6 +86,16 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
+# Stalls while the readings are taken: from each 'waiting' to the next 'playing' (ms).
+STALL_WATCH = """() => { const v = document.getElementById('video'); window.__stalls = [];
+  let since = null;
+  v.addEventListener('waiting', () => { since = since ?? performance.now(); });
+  v.addEventListener('playing', () => {
+    if (since !== null) { window.__stalls.push(performance.now() - since); since = null; } });
+  window.__open = () => since === null ? [] : [performance.now() - since]; }"""
+STALLS = "() => window.__stalls.concat(window.__open())"
+
+
 class GlassReader(threading.Thread):
     """Chromium on a player page, once per engine: glass-to-glass readings (ms) for each,
     in `readings[engine]`, taken once `ready()` holds. Its own thread: Playwright's sync
@@ -96,6 +106,7 @@ class GlassReader(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.ready, self.samples, self.settle = url, ready, samples, settle
         self.readings: dict[str, list[int]] = {e: [] for e in ENGINES}
+        self.stalls: dict[str, list[float]] = {e: [] for e in ENGINES}  # ms, while sampling
         self.error: str | None = None
 
     def run(self) -> None:
@@ -114,11 +125,13 @@ class GlassReader(threading.Thread):
                                            "'video'); return v && v.currentTime > 0; }",
                                            timeout=60_000)
                     time.sleep(self.settle)  # past the start-up: what a viewer watching sees
+                    page.evaluate(STALL_WATCH)
                     for _ in range(self.samples):
                         lat = frame_latency_ms(page.evaluate(FRAME_JS, ROWS), ROWS, SOURCE[1])
                         if lat is not None:
                             self.readings[engine].append(lat)
                         time.sleep(1)
+                    self.stalls[engine] = page.evaluate(STALLS)
                     ctx.close()
                 browser.close()
         except Exception as exc:  # noqa: BLE001 - reported with the results
@@ -132,6 +145,8 @@ def glass_stats(reader: GlassReader) -> dict[str, float]:
         out[f"g_{engine}_median"] = statistics.median(s) if s else float("nan")
         out[f"g_{engine}_p95"] = pct(s, 0.95)
         out[f"g_{engine}_n"] = float(len(s))
+        out[f"g_{engine}_stall_max"] = max(reader.stalls[engine], default=0.0) / 1000
+        out[f"g_{engine}_stalls"] = float(len(reader.stalls[engine]))
     return out
 
 
@@ -324,11 +339,13 @@ def main() -> None:
           f"{ref['b_p95']:8.2f}")
     print()
     print(f"{'glass-to-glass (s)':26} {'dash med':>8} {'dash p95':>8} {'hls med':>8} "
-          f"{'hls p95':>8} {'readings':>9}")
+          f"{'hls p95':>8} {'readings':>9} {'stalls (longest s) dash / hls':>30}")
     for name, r in [*results.items(), ("one ffmpeg, live DASH/HLS", ref)]:
         print(f"{name:26} {r['g_dash_median']:8.2f} {r['g_dash_p95']:8.2f} "
               f"{r['g_hls_median']:8.2f} {r['g_hls_p95']:8.2f} "
-              f"{r['g_dash_n']:4.0f}/{r['g_hls_n']:<4.0f}")
+              f"{r['g_dash_n']:4.0f}/{r['g_hls_n']:<4.0f} "
+              f"{r['g_dash_stalls']:5.0f} ({r['g_dash_stall_max']:.2f}) / "
+              f"{r['g_hls_stalls']:.0f} ({r['g_hls_stall_max']:.2f})")
     for name, r in results.items():
         print(f"ratio (b) median, {name} / one ffmpeg: {r['b_median'] / ref['b_median']:.2f}")
         for e in ENGINES:
