@@ -5,8 +5,8 @@ listen callback, which is where a caller's `streamid` is seen and its handshake 
     lib = LibSrt.load()
     listener = lib.listen(host, port, latency_ms, on_caller)  # on_caller(sock, streamid,
                                                               #   peer) -> bool (accept?)
-    sock, peer = lib.accept(listener)
-    data = lib.recv(sock)  # b"" once the caller is gone
+    sock = lib.accept(listener)  # a caller on_caller accepted
+    data = lib.recv(sock)        # b"" once the caller is gone
 """
 
 from __future__ import annotations

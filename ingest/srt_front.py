@@ -144,37 +144,47 @@ class SrtFront:
             thread = threading.Thread(target=self._serve, args=(sock, caller),
                                       name=f"srt-{caller.stream_id}", daemon=True)
             thread.start()
-            self._threads.append(thread)
+            # publishes that ended are forgotten: a front runs for months
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
 
     def _serve(self, sock: int, caller: Caller) -> None:
         assert self.lib is not None
         recording = (self.run_dir / "recordings"
                      / f"{caller.stream_id}-{time.time_ns() // 1_000_000}.ts")
-        received = 0
-        with self._lock:
-            self._live[sock] = None
-        with open(recording, "wb") as out:
-            chunker = self._start_chunker(caller, recording)
+        received, chunker = 0, None
+        try:
+            with open(recording, "wb") as out:
+                chunker = self._start_chunker(caller, recording)
+                with self._lock:
+                    self._live[sock] = chunker
+                # without a chunker nothing would read it: the caller is let go at once
+                while chunker is not None and (data := self.lib.recv(sock)):
+                    out.write(data)
+                    out.flush()  # the chunker reads the file as it grows
+                    received += len(data)
+        except OSError as exc:  # the recording could not be written (disk full, ...)
+            log.error("SRT publish of stream %s cut: %s", caller.stream_id, exc)
+        finally:
+            self.lib.close(sock)
+            log.info("SRT publish ended: stream %s, caller %s, %d bytes", caller.stream_id,
+                     caller.peer, received)
+            self._publish_done(caller)
+            if chunker is None:
+                recording.unlink(missing_ok=True)
+            else:
+                self._stop_chunker(chunker, caller)
             with self._lock:
-                self._live[sock] = chunker
-            while data := self.lib.recv(sock):
-                out.write(data)
-                out.flush()  # the chunker reads the file as it grows
-                received += len(data)
-        self.lib.close(sock)
-        log.info("SRT publish ended: stream %s, caller %s, %d bytes", caller.stream_id,
-                 caller.peer, received)
-        self._publish_done(caller)
-        if chunker is not None:
-            chunker.terminate()
-            try:
-                chunker.wait(CHUNKER_STOP_S)
-            except subprocess.TimeoutExpired:
-                log.error("SRT: the chunker of stream %s did not end; killed", caller.stream_id)
-                chunker.kill()
-                chunker.wait()
-        with self._lock:
-            self._live.pop(sock, None)
+                self._live.pop(sock, None)
+
+    def _stop_chunker(self, chunker: subprocess.Popen[bytes], caller: Caller) -> None:
+        """TERM: the chunker reads the rest of the recording and closes its chunks."""
+        chunker.terminate()
+        try:
+            chunker.wait(CHUNKER_STOP_S)
+        except subprocess.TimeoutExpired:
+            log.error("SRT: the chunker of stream %s did not end; killed", caller.stream_id)
+            chunker.kill()
+            chunker.wait()
 
     def _start_chunker(self, caller: Caller, recording: Path) -> subprocess.Popen[bytes] | None:
         try:
@@ -185,9 +195,14 @@ class SrtFront:
             log.error("SRT: no chunker for stream %s: %s", caller.stream_id, exc)
             return None
         log_path = self.run_dir / "logs" / f"live-{caller.stream_id}.log"
-        with open(log_path, "ab") as log_file:
-            return subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+        try:
+            with open(log_path, "ab") as log_file:
+                return subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            log.error("SRT: no chunker for stream %s: cannot run %s: %s", caller.stream_id,
+                      argv[0], exc)
+            return None
 
     def _publish_done(self, caller: Caller) -> None:
         try:

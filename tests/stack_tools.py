@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 
 from core.config import Settings
+from jobs.live import READY
 from sparkcast.stack import LiveStack
 
 
 @contextmanager
-def running_stack(tmp: Path, live_job: list[str] | None = None, live_ready: str | None = None,
+def running_stack(tmp: Path, live_job: list[str] | None = None, live_ready: str = READY,
                   **overrides: object) -> Iterator[LiveStack]:
     """A started LiveStack under `tmp` (SQLite, 2 s chunks, a small ladder, ultrafast x264,
     free ports; `overrides` are Settings fields; `live_job`, `live_ready` as LiveStack's),
@@ -26,7 +27,7 @@ def running_stack(tmp: Path, live_job: list[str] | None = None, live_ready: str 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SPARKCAST_CONFIG", str(tmp / "no-config.toml"))
         stack = LiveStack(Settings(**fields), tmp / "run", live_job=live_job,
-                          **({"live_ready": live_ready} if live_ready else {}))
+                          live_ready=live_ready)
         stack.start()  # returns once the live job's streaming query runs
         try:
             yield stack

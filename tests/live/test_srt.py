@@ -163,3 +163,21 @@ def test_two_percent_loss_on_the_link_loses_no_frame(stack, tmp_path: Path) -> N
         (relay.dropped, relay.passed)
     print(f"\nlossy link: {relay.dropped} of {relay.dropped + relay.passed} datagrams dropped")
     _every_frame(s, "srtlossy", tmp_path)
+
+
+@pytest.mark.heavy
+def test_a_chunker_that_cannot_start_lets_the_caller_go_and_keeps_nothing(stack, tmp_path,
+                                                                          caplog) -> None:
+    """A broken live_ingest_command: the caller is disconnected at once (its ffmpeg
+    fails), the error names the command, and no recording is left behind."""
+    from ingest.srt_front import SrtFront
+
+    s, _ = stack
+    broken = s.settings.model_copy(update={"live_ingest_command": "/no/such/chunker {url}"})
+    with caplog.at_level("ERROR", logger="sparkcast.srt"), \
+            SrtFront(broken, tmp_path / "srt", "127.0.0.1", 0) as front:
+        pub = _publish(front.port, s.create_key("srtbroken"), seconds=10)
+        _, err = pub.communicate(timeout=60)
+    assert pub.returncode != 0, err[-1000:]
+    assert "cannot run /no/such/chunker" in caplog.text
+    assert list((tmp_path / "srt" / "recordings").iterdir()) == []
