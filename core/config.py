@@ -129,6 +129,11 @@ class Settings(BaseSettings):
         description="per-stream chunker run for each accepted RTMP publish (see "
                     "docs/LIVE_INGEST.md); placeholders: {sparkcast} {python} {stream_id} "
                     "{url} {addr} {chunk_seconds}")
+    ingest_pipeline: str = Field(
+        "", pattern=r"^[a-z0-9]{0,8}$",
+        description="this front's name when each stream is published to two fronts at "
+                    "once (e.g. 'a' on one host, 'b' on the other; docs/LIVE.md, 'Two "
+                    "ingest pipelines'); empty: the only front")
     live_end_timeout: float = Field(30.0, gt=0, description="seconds without a publisher "
                                                              "before a live stream ends")
     dvr_seconds: float = Field(300.0, gt=0)

@@ -61,8 +61,10 @@ class StreamLayout:
     def raw_dir(self) -> str:
         return f"{self.base}/raw"
 
-    def raw_chunk(self, seq: int, ext: str = "ts") -> str:
-        return f"{self.raw_dir}/{seq:08d}.{ext}"
+    def raw_chunk(self, seq: int, ext: str = "ts", pipeline: str = "") -> str:
+        """A raw chunk; with two ingest pipelines each writes its own copy (the index
+        record names the one that won)."""
+        return f"{self.raw_dir}/{seq:08d}{'.' + pipeline if pipeline else ''}.{ext}"
 
     def raw_audio(self, ext: str = "mka") -> str:
         return f"{self.raw_dir}/audio.{ext}"
@@ -164,6 +166,20 @@ class StreamLayout:
 
     def audio_record(self, number: int) -> str:
         return f"{self.audio_index_dir}/{number:08d}.json"
+
+    @property
+    def periods_dir(self) -> str:
+        """One claim per live period (ingest/pipelines.py): where its chunks start."""
+        return f"{self.base}/periods"
+
+    def period_claim(self, period: int) -> str:
+        return f"{self.periods_dir}/{period:05d}.json"
+
+    @property
+    def anchors_dir(self) -> str:
+        """Recent GOPs' content keys and their frame places, so an ingest pipeline that
+        joins a live period finds where its GOPs sit on the stream's frame grid."""
+        return f"{self.base}/anchors"
 
 
 def streams_dir() -> str:

@@ -62,6 +62,11 @@ class Storage(ABC):
         """Atomically create or replace path with data."""
 
     @abstractmethod
+    def create(self, path: str, data: bytes) -> bool:
+        """Atomically create path with data unless it exists: True if this call created it,
+        False if it was there (first writer wins; the file is never replaced)."""
+
+    @abstractmethod
     def list(self, path: str) -> list[str]:
         """Sorted names directly under a folder; [] when the folder does not exist."""
 
@@ -142,6 +147,22 @@ class LocalStorage(Storage):
 
     def put_file(self, local_file: str, path: str) -> None:
         self._atomic(path, lambda tmp: shutil.copyfile(local_file, tmp))
+
+    def create(self, path: str, data: bytes) -> bool:
+        target = self._p(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+            try:
+                tmp.write_bytes(data)
+                os.link(tmp, target)  # a hard link never replaces: the atomic "if absent"
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{self.url(path)}: {exc.strerror or exc}") from exc
 
     def list(self, path: str) -> list[str]:
         p = self._p(path)

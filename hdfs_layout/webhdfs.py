@@ -153,6 +153,26 @@ class HdfsStorage(Storage):
     def put_file(self, local_file: str, path: str) -> None:
         self._commit(path, lambda tmp: self.client.upload(tmp, local_file, overwrite=True))
 
+    def create(self, path: str, data: bytes) -> bool:
+        target = self._abs(path)
+        parent, name = target.rsplit("/", 1)
+        tmp = f"{parent}/.{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            self._call(path, self.client.write, tmp, data=data, overwrite=True,
+                       retry_datanodes=True)
+            try:
+                # The NameNode's rename refuses an existing target: the atomic "if absent".
+                self._call(path, self.client.rename, tmp, target)
+                return True
+            except StorageUnavailable:
+                raise
+            except StorageError:
+                if self.exists(path):
+                    return False
+                raise
+        finally:
+            self._call(path, self.client.delete, tmp)
+
     def list(self, path: str) -> list[str]:
         if not self.exists(path):
             return []

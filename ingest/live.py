@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import shutil
 import subprocess
@@ -38,51 +37,24 @@ from core.media.probe import frame_rate, packets_args, parse_packets, probe_args
 from core.records import ChunkRecord, SourceRecord
 from hdfs_layout import Storage, StreamLayout
 from ingest.live_audio import AudioPackager
+from ingest.pipelines import ANCHOR_SLACK_S, Board, PeriodClaim, gop_key, next_period, place
 from ingest.stream_lock import StreamLock
 
 log = logging.getLogger("sparkcast.live")
-AUDIO_TIMESCALE = 48000
+# With two pipelines: how long a publish that finds the newest period live waits for the
+# other pipeline's anchors (plus a chunk) before it starts a new period, and how long an
+# ending publish looks for the other going on before it writes a last, short chunk.
+JOIN_WAIT_S = 5.0
+FLUSH_GRACE_S = 3.0
 
 
-@dataclass(frozen=True)
-class Resume:
-    """Where a publish continues a stream."""
-
-    seq: int
-    start_frame: int
-    period: int
-    discontinuity: bool
-    audio_number: int
-
-
-@dataclass(frozen=True)
+@dataclass
 class Gop:
     path: Path
-    first_frame: int  # frame index in the stream
+    local: int  # index of its first frame among the frames this publish read
     frames: int
-
-
-def resume_point(storage: Storage, stream_id: str, grid: Grid, now: float | None = None
-                 ) -> Resume:
-    """Continue after the stream's last chunk, on the next segment boundary.
-
-    The new period starts where the wall clock says (media time 0 was captured at the
-    first chunk's close minus its duration), so a viewer's live edge stays in step
-    with real time across a reconnect gap.
-    """
-    layout = StreamLayout(stream_id)
-    names = [n for n in storage.list(layout.index_dir) if n.endswith(".json")]
-    audio = [n for n in storage.list(layout.audio_index_dir) if n.endswith(".json")]
-    audio_next = int(audio[-1].split(".")[0]) + 1 if audio else 0
-    if not names:
-        return Resume(0, 0, 0, False, audio_next)
-    last = ChunkRecord.from_json(storage.read(f"{layout.index_dir}/{names[-1]}"))
-    first = ChunkRecord.from_json(storage.read(f"{layout.index_dir}/{names[0]}"))
-    anchor = first.wallclock - first.duration - first.start
-    wall_frame = int(((now or time.time()) - anchor) * grid.frame_rate)
-    end = max(last.start_frame + last.frames, wall_frame)
-    start = math.ceil(end / grid.segment_frames) * grid.segment_frames
-    return Resume(last.seq + 1, start, last.period + 1, True, audio_next)
+    key: str  # content key (ingest/pipelines.py)
+    pts: float  # its keyframe's time in this publish's ffmpeg output, seconds
 
 
 LIVE_TIMEOUT_S = 12.0  # a live network input that sends nothing for this long has ended
@@ -177,21 +149,26 @@ def ingest_args(url: str, gop_dir: Path, gop_list: Path, audio: bool, codec: Aud
                  str(codec.channels), "-ar", str(codec.sample_rate),
                  "-af", "aresample=async=1000",  # fill publisher gaps so audio stays in sync
                  "-f", "mp4", "-movflags", "+empty_moov+default_base_moof",
-                 "-frag_duration", "2000000", "-fflags", "+bitexact", "pipe:1"]
+                 # A fragment per AAC frame: the packager cuts them on the video's grid.
+                 "-frag_duration", "1", "-fflags", "+bitexact", "pipe:1"]
     return args
 
 
 class LiveChunker:
     def __init__(self, storage: Storage, stream_id: str, url: str, chunk_seconds: float = 10.0,
                  segment_seconds: float = 2.0, audio: AudioCodec | None = None,
-                 realtime: bool = False, stop: threading.Event | None = None):
+                 realtime: bool = False, stop: threading.Event | None = None,
+                 pipeline: str = ""):
         self.storage, self.layout = storage, StreamLayout(stream_id)
+        self.pipeline = pipeline  # this front's name with two ingest pipelines, else ""
+        self.board = Board(storage, stream_id, pipeline)
         self.stream_id, self.url = stream_id, url
         self.chunk_seconds, self.segment_seconds = chunk_seconds, segment_seconds
         self.audio_codec = audio or AudioCodec()
         self.realtime = realtime
         self.stop = stop or threading.Event()
-        self.lock = StreamLock(stream_id)
+        # One chunker per stream and pipeline (the other pipeline's runs beside it).
+        self.lock = StreamLock(f"{stream_id}.{pipeline}" if pipeline else stream_id)
         # nginx's worker starts the chunker of a recording; it is gone if we are reparented.
         self._front = os.getppid()
         self.chunks: list[ChunkRecord] = []
@@ -218,7 +195,9 @@ class LiveChunker:
             .replace(":", "/").replace("0/1", "1"), frame_rate=str(rate),
             segment_frames=grid.segment_frames, chunk_frames=grid.chunk_frames, frames=0,
             duration=0.0, audio=None, live=True)
-        self.storage.write_text(self.layout.source_record, source.to_json())
+        if not self.storage.create(self.layout.source_record, source.to_json().encode()):
+            # the other ingest pipeline wrote it first: one grid for both
+            source = SourceRecord.from_json(self.storage.read(self.layout.source_record))
         return source, has_audio
 
     # the loop -------------------------------------------------------------------------------
@@ -234,12 +213,10 @@ class LiveChunker:
     def _run(self) -> list[ChunkRecord]:
         source, has_audio = self._source(probe_live(self.url))
         grid = source.grid
-        resume = resume_point(self.storage, self.stream_id, grid)
-        log.info("stream %s: publish continues at seq %d, frame %d, period %d",
-                 self.stream_id, resume.seq, resume.start_frame, resume.period)
         work = Path(tempfile.mkdtemp(prefix=f"sparkcast-live-{self.stream_id}-"))
         gop_list = work / "gops.csv"
         gop_list.touch()
+        started = time.time()  # the wall time of this publish's first frame, near enough
         proc = subprocess.Popen(
             ingest_args(self.url, work, gop_list, has_audio, self.audio_codec, self.realtime),
             stdout=subprocess.PIPE if has_audio else subprocess.DEVNULL,
@@ -251,15 +228,13 @@ class LiveChunker:
             threading.Thread(target=_feed, args=(recording_path(self.url), proc.stdin,
                                                  publish_over), daemon=True).start()
         audio_thread = None
-        if has_audio:
-            base = round(resume.start_frame / grid.frame_rate * AUDIO_TIMESCALE)
-            packager = AudioPackager(self.storage, self.stream_id, resume.audio_number, base,
-                                     resume.period)
+        packager = AudioPackager(self.storage, self.stream_id) if has_audio else None
+        if packager is not None:
             assert proc.stdout is not None
             audio_thread = threading.Thread(target=packager.consume, args=(proc.stdout,),
                                             daemon=True)
             audio_thread.start()
-        state = _ChunkState(self, grid, resume)
+        state = _ChunkState(self, grid, started, packager)
         seen = 0
         try:
             while True:
@@ -267,6 +242,7 @@ class LiveChunker:
                 for line in lines[seen:]:
                     state.add_gop(work / line.split(",")[0])
                 seen = len(lines)
+                state.try_place()
                 if proc.poll() is not None:
                     break
                 self.lock.beat()
@@ -279,6 +255,9 @@ class LiveChunker:
             # every frame it muxed: take what is there.
             for path in sorted(set(work.glob("gop*.ts")) - set(listed)):
                 state.add_gop(path)
+            if audio_thread:
+                audio_thread.join(timeout=15)  # every audio frame is held or placed
+            state.try_place(final=True)
             state.flush()
         finally:
             if proc.poll() is None:
@@ -340,63 +319,191 @@ class LiveChunker:
 
 
 class _ChunkState:
-    """GOP files waiting to become chunks, and the next chunk's place on the grid."""
+    """GOP files waiting to become chunks, and where they sit on the stream's grid once
+    the publish is placed (ingest/pipelines.py): continuing a live period whose anchors
+    name one of its GOPs, or starting a new one."""
 
-    def __init__(self, chunker: LiveChunker, grid: Grid, resume: Resume):
-        self.c, self.grid = chunker, grid
-        self.seq, self.next_start = resume.seq, resume.start_frame
-        self.period, self.discontinuity = resume.period, resume.discontinuity
+    def __init__(self, chunker: LiveChunker, grid: Grid, started: float,
+                 audio: AudioPackager | None):
+        self.c, self.grid, self.started, self.audio = chunker, grid, started, audio
+        self.board = chunker.board
+        self.claim: PeriodClaim | None = None
+        self.offset = 0  # stream frame = local frame + offset, once placed
+        self.seq = self.next_start = 0
         self.gops: list[Gop] = []
-        self.frame = resume.start_frame  # stream frame index of the next GOP's first frame
+        self.local = 0  # local index of the next GOP's first frame
         self.chunks: list[ChunkRecord] = []
+        self.unplaced_since: float | None = None
+
+    # reading ------------------------------------------------------------------------------
 
     def add_gop(self, path: Path) -> None:
         try:
-            times, _ = parse_packets(json.loads(run(packets_args(str(path)), str(path)) or b"{}"))
+            doc = json.loads(run(packets_args(str(path), hashes=True), str(path)) or b"{}")
+            times, _ = parse_packets(doc)
         except MediaError as exc:
             log.warning("stream %s: GOP file left out: %s", self.c.stream_id, exc)
-            times = ()
+            times, doc = (), {}
         if not times:
             path.unlink(missing_ok=True)
             return
-        self.gops.append(Gop(path, self.frame, len(times)))
-        self.frame += len(times)
-        while self.frame >= self.next_start + self.grid.chunk_frames:
+        packets = doc.get("packets", [])
+        gop = Gop(path, self.local, len(times),
+                  gop_key(p.get("data_hash", "") for p in packets),
+                  float(packets[0].get("pts_time", times[0])))
+        self.local += gop.frames
+        if not self.gops and "K" not in packets[0].get("flags", ""):
+            # The publish reached this front mid-GOP: frames nothing can decode.
+            path.unlink(missing_ok=True)
+            return
+        self.gops.append(gop)
+        if self.claim is None:
+            if self.unplaced_since is None:
+                self.unplaced_since = time.monotonic()
+            return
+        self._anchor(gop)
+        while self.local + self.offset >= self.next_start + self.grid.chunk_frames:
             self._emit(self.grid.chunk_frames)
 
+    # placing ------------------------------------------------------------------------------
+
+    def try_place(self, final: bool = False) -> None:
+        """Place the publish on the grid if it can be: on a live period's anchors, else
+        (alone, after waiting for the other pipeline, or at the end) in a new period."""
+        if self.claim is not None or not self.gops:
+            return
+        now = time.time()
+        latest = self.board.latest_claim()
+        if latest is not None:
+            # A GOP read (N frames) before our newest can have been placed that much earlier.
+            ages = [ANCHOR_SLACK_S + (self.local - g.local) / float(self.grid.frame_rate)
+                    for g in self.gops]
+            found = place([g.key for g in self.gops], ages, self.board.anchors(latest.period),
+                          now)
+            if found is not None:
+                i, anchor = found
+                self._placed(latest, anchor.frame - self.gops[i].local, i)
+                return
+        assert self.unplaced_since is not None
+        waited = time.monotonic() - self.unplaced_since
+        if (self.c.pipeline and not final and latest is not None
+                and waited < JOIN_WAIT_S + self.grid.chunk_frames / self.grid.frame_rate
+                and self.board.live(latest.period, now)):
+            return  # the other pipeline runs that period: its anchors are on their way
+        claim = next_period(self.c.storage, self.c.stream_id, self.grid, self.c.pipeline,
+                            self.started)
+        if self.board.claim(claim):
+            self._placed(claim, claim.start_frame - self.gops[0].local, 0)
+        # else another pipeline claimed that period this moment: place on its anchors next
+
+    def _placed(self, claim: PeriodClaim, offset: int, index: int) -> None:
+        """GOP `index` (and so every later one) is placed; earlier ones are left out."""
+        self.claim, self.offset = claim, offset
+        first = self.gops[index].local + offset
+        self.seq, self.next_start = claim.chunk_at_or_after(max(first, claim.start_frame),
+                                                            self.grid)
+        log.info("stream %s%s: publish placed in period %d (%s), chunks from seq %d, "
+                 "frame %d", self.c.stream_id,
+                 f" (pipeline {self.c.pipeline})" if self.c.pipeline else "", claim.period,
+                 "claimed" if claim.pipeline == self.c.pipeline and first == claim.start_frame
+                 else "joined", self.seq, self.next_start)
+        for gop in self.gops[:index]:
+            gop.path.unlink(missing_ok=True)
+        del self.gops[:index]
+        for gop in self.gops:
+            self._anchor(gop)
+        self._drop_before(self.next_start)
+        if self.audio is not None:
+            # The same ffmpeg output times audio and video: the placed GOP's keyframe is at
+            # its stream frame's media time.
+            gop = self.gops[0]
+            self.audio.place(claim, self.grid,
+                             self.grid.frame_time(gop.local + offset) - gop.pts)
+        while self.local + self.offset >= self.next_start + self.grid.chunk_frames:
+            self._emit(self.grid.chunk_frames)
+
+    def _anchor(self, gop: Gop) -> None:
+        assert self.claim is not None
+        frame = gop.local + self.offset
+        if frame >= self.claim.start_frame:
+            self.board.anchor(self.claim.period, frame, gop.key)
+
+    def _drop_before(self, frame: int) -> None:
+        for g in [g for g in self.gops if g.local + self.offset + g.frames <= frame]:
+            g.path.unlink(missing_ok=True)
+            self.gops.remove(g)
+
+    # writing ------------------------------------------------------------------------------
+
     def flush(self) -> None:
-        """The publish ended: the rest becomes a (shorter) last chunk, flagged as the last."""
-        if self.frame > self.next_start:
-            self._emit(self.frame - self.next_start, last=True)
+        """The publish ended: the rest becomes a (shorter) last chunk, flagged as the last.
+        With two pipelines, only once it is clear the stream ended rather than this front:
+        if the other pipeline goes on past our end, or finished this chunk, it is left."""
+        if self.claim is None:
+            return
+        end = self.local + self.offset
+        if end <= self.next_start:
+            return
+        if self.c.pipeline:
+            deadline = time.monotonic() + FLUSH_GRACE_S + self.grid.segment_frames / float(
+                self.grid.frame_rate)
+            while time.monotonic() < deadline:
+                if (self.c.storage.exists(self.c.layout.index_record(self.seq))
+                        or self.board.continues_after(self.claim.period, end)):
+                    log.info("stream %s (pipeline %s): the other pipeline goes on; no last "
+                             "chunk from this one", self.c.stream_id, self.c.pipeline)
+                    return
+                self.c.lock.beat()
+                time.sleep(0.25)
+        self._emit(end - self.next_start, last=True)
+        if self.audio is not None:
+            self.audio.flush()
 
     def _emit(self, frames: int, last: bool = False) -> None:
+        assert self.claim is not None
         start, end = self.next_start, self.next_start + frames
-        used = [g for g in self.gops if g.first_frame < end and g.first_frame + g.frames > start]
-        first = used[0]
+        record_path = self.c.layout.index_record(self.seq)
+        if not self.c.storage.exists(record_path):
+            self._write(start, frames, last)
+        self.seq += 1
+        self.next_start = end
+        self._drop_before(end)
+        if self.seq % 8 == 0:
+            self.board.prune(time.time())
+
+    def _write(self, start: int, frames: int, last: bool) -> None:
+        assert self.claim is not None
+        end = start + frames
+        used = [g for g in self.gops
+                if g.local + self.offset < end and g.local + self.offset + g.frames > start]
+        first = used[0].local + self.offset if used else end
+        if first > start:
+            log.warning("stream %s: chunk %d lacks frames %d..%d; left to the other "
+                        "pipeline", self.c.stream_id, self.seq, start, first - 1)
+            return
         with tempfile.NamedTemporaryFile(suffix=".ts", delete=False) as out:
             for g in used:
                 with open(g.path, "rb") as f:
                     shutil.copyfileobj(f, out)
             local = out.name
+        raw = self.c.layout.raw_chunk(self.seq, "ts", self.c.pipeline)
         try:
-            raw = self.c.layout.raw_chunk(self.seq, "ts")
             self.c.storage.put_file(local, raw)
             record = ChunkRecord(
                 stream_id=self.c.stream_id, seq=self.seq, raw=raw, start_frame=start,
-                frames=frames, skip=start - first.first_frame,
+                frames=frames, skip=start - first,
                 start=self.grid.frame_time(start), duration=frames / float(self.grid.frame_rate),
                 bytes=os.path.getsize(local), wallclock=time.time(),
-                discontinuity=self.discontinuity, period=self.period, last=last)
+                discontinuity=self.claim.discontinuity and self.seq == self.claim.seq,
+                period=self.claim.period, last=last)
         finally:
             os.unlink(local)
-        # The record last: the live job sees a chunk only once its bytes are in storage.
-        self.c.storage.write_text(self.c.layout.index_record(self.seq), record.to_json())
+        # The record last (created once): the live job sees a chunk only once its bytes
+        # are in storage, and only one pipeline's copy of it.
+        if not self.c.storage.create(self.c.layout.index_record(self.seq),
+                                     record.to_json().encode()):
+            self.c.storage.delete(raw)
+            return
         self.chunks.append(record)
         log.info("stream %s: chunk %d (frames %d..%d) written", self.c.stream_id, self.seq,
                  start, end - 1)
-        self.seq += 1
-        self.next_start = end
-        self.discontinuity = False
-        for g in [g for g in self.gops if g.first_frame + g.frames <= end]:
-            g.path.unlink(missing_ok=True)
-            self.gops.remove(g)

@@ -37,7 +37,8 @@ def live_ingest(url: str, stream_id: str, chunk_seconds: float | None, realtime:
     settings = settings_from(root=root, chunk_seconds=chunk_seconds)
     chunker = LiveChunker(open_root(settings), stream_id, url, settings.chunk_seconds,
                           settings.segment_seconds, AudioCodec(bitrate=settings.audio_bitrate),
-                          realtime=realtime, stop=stop_on_signals())
+                          realtime=realtime, stop=stop_on_signals(),
+                          pipeline=settings.ingest_pipeline)
     chunks = chunker.run()
     click.echo(f"{stream_id}: {len(chunks)} chunks written", err=True)
 

@@ -112,12 +112,14 @@ class _Sample:
     flags: int | None
     cto_at: int | None  # byte offset of the sample's composition time offset, if present
     cto: int
+    size: int | None = None
 
 
-def _tfhd_defaults(fragment: bytes, tfhd: Box) -> tuple[int | None, int | None]:
+def _tfhd_defaults(fragment: bytes, tfhd: Box) -> tuple[int | None, int | None, int | None]:
+    """(default sample duration, flags, size) a track fragment header declares."""
     _, flags = _full_box(fragment, tfhd)
     pos = tfhd.body + 8  # version/flags + track_ID
-    duration = sample_flags = None
+    duration = sample_flags = size = None
     if flags & 0x01:
         pos += 8
     if flags & 0x02:
@@ -126,10 +128,11 @@ def _tfhd_defaults(fragment: bytes, tfhd: Box) -> tuple[int | None, int | None]:
         duration = struct.unpack_from(">I", fragment, pos)[0]
         pos += 4
     if flags & 0x10:
+        size = struct.unpack_from(">I", fragment, pos)[0]
         pos += 4
     if flags & 0x20:
         sample_flags = struct.unpack_from(">I", fragment, pos)[0]
-    return duration, sample_flags
+    return duration, sample_flags, size
 
 
 def _samples(fragment: bytes) -> Iterator[tuple[Box, _Sample]]:
@@ -138,7 +141,7 @@ def _samples(fragment: bytes) -> Iterator[tuple[Box, _Sample]]:
     tfhd = find(fragment, "moof/traf/tfhd")
     if not (traf and tfhd):
         raise BoxError("fragment lacks traf/tfhd")
-    default_duration, default_flags = _tfhd_defaults(fragment, tfhd)
+    default_duration, default_flags, default_size = _tfhd_defaults(fragment, tfhd)
     for trun in (b for b in iter_boxes(fragment, traf.body, traf.end) if b.type == b"trun"):
         version, flags = _full_box(fragment, trun)
         count = struct.unpack_from(">I", fragment, trun.body + 4)[0]
@@ -149,10 +152,12 @@ def _samples(fragment: bytes) -> Iterator[tuple[Box, _Sample]]:
             pos += 4
         for i in range(count):
             duration, sample_flags, cto_at, cto = default_duration, default_flags, None, 0
+            size = default_size
             if flags & 0x100:
                 duration = struct.unpack_from(">I", fragment, pos)[0]
                 pos += 4
             if flags & 0x200:
+                size = struct.unpack_from(">I", fragment, pos)[0]
                 pos += 4
             if flags & 0x400:
                 sample_flags = struct.unpack_from(">I", fragment, pos)[0]
@@ -163,7 +168,7 @@ def _samples(fragment: bytes) -> Iterator[tuple[Box, _Sample]]:
                 pos += 4
             if i == 0 and first_flags is not None:
                 sample_flags = first_flags
-            yield trun, _Sample(duration, sample_flags, cto_at, cto)
+            yield trun, _Sample(duration, sample_flags, cto_at, cto, size)
 
 
 def fragment_timing(fragment: bytes) -> FragmentTiming:
@@ -222,6 +227,65 @@ def retime_fragment(fragment: bytes, decode_time: int, sequence: int) -> bytes:
     else:
         raise BoxError("decode time does not fit a version-0 tfdt")
     return bytes(out)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One coded sample of a fragment: its bytes and its duration in track ticks."""
+
+    data: bytes
+    duration: int
+
+
+def fragment_samples(fragment: bytes) -> list[Sample]:
+    """The samples of a single-trun fragment whose data offsets count from its moof (what
+    ffmpeg writes with default_base_moof)."""
+    moof, trun = find(fragment, "moof"), find(fragment, "moof/traf/trun")
+    if not (moof and trun):
+        raise BoxError("fragment lacks moof/traf/trun")
+    _, flags = _full_box(fragment, trun)
+    if not flags & 0x01:
+        raise BoxError("trun without a data offset")
+    pos = moof.start + struct.unpack_from(">i", fragment, trun.body + 8)[0]
+    out = []
+    for _, sample in _samples(fragment):
+        if sample.size is None or sample.duration is None:
+            raise BoxError("sample without a size or duration")
+        if pos + sample.size > len(fragment):
+            raise BoxError("sample data overruns the fragment")
+        out.append(Sample(fragment[pos:pos + sample.size], sample.duration))
+        pos += sample.size
+    return out
+
+
+def _box(kind: bytes, *parts: bytes) -> bytes:
+    body = b"".join(parts)
+    return struct.pack(">I4s", 8 + len(body), kind) + body
+
+
+def build_fragment(track_id: int, sequence: int, decode_time: int,
+                   samples: list[Sample], sample_flags: int = 0x02000000) -> bytes:
+    """One moof + mdat holding `samples` (every one a sync sample by default, as audio is)."""
+    # tfhd: default-base-is-moof (0x020000) + default sample flags (0x20).
+    tfhd = _box(b"tfhd", struct.pack(">III", 0x020020, track_id, sample_flags))
+    tfdt = _box(b"tfdt", struct.pack(">IQ", 0x01000000, decode_time))
+    entries = b"".join(struct.pack(">II", s.duration, len(s.data)) for s in samples)
+    trun_size = 8 + 4 + 4 + 4 + len(entries)
+    mfhd = _box(b"mfhd", struct.pack(">II", 0, sequence))
+    moof_size = 8 + len(mfhd) + 8 + len(tfhd) + len(tfdt) + trun_size
+    # data offset, sample duration, sample size present; data starts after mdat's header
+    trun = _box(b"trun", struct.pack(">IIi", 0x000301, len(samples), moof_size + 8), entries)
+    moof = _box(b"moof", mfhd, _box(b"traf", tfhd, tfdt, trun))
+    assert len(moof) == moof_size
+    return moof + _box(b"mdat", *(s.data for s in samples))
+
+
+def track_id(init: bytes) -> int:
+    tkhd = find(init, "moov/trak/tkhd")
+    if tkhd is None:
+        raise BoxError("init segment lacks tkhd")
+    version, _ = _full_box(init, tkhd)
+    return struct.unpack_from(">I", init, tkhd.body + (20 if version == 1 else 12))[0]
 
 
 @dataclass(frozen=True)

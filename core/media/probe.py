@@ -54,11 +54,14 @@ def probe_args(path: str) -> list[str]:
     return [FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", path]
 
 
-def packets_args(path: str) -> list[str]:
+def packets_args(path: str, hashes: bool = False) -> list[str]:
+    """ffprobe listing the video packets (with `hashes`, each one's data hash too)."""
     # Packets, not frames: listing them needs no decoding, so probing a long file is cheap.
+    entries = "packet=pts_time,dts_time,flags,pos,size" + (",data_hash" if hashes else "")
     return [
         FFPROBE, "-v", "error", "-select_streams", "v:0",
-        "-show_entries", "packet=pts_time,dts_time,flags,pos,size", "-of", "json", path,
+        *(["-show_data_hash", "sha256"] if hashes else []),
+        "-show_entries", entries, "-of", "json", path,
     ]
 
 
