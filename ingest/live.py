@@ -100,8 +100,9 @@ def probe_live(url: str, timeout: float = 20.0) -> dict:
         time.sleep(0.2)  # a recording that has only just begun
 
 
-def _feed(path: Path, sink, done: threading.Event) -> None:
-    """Copy a growing file into ffmpeg's stdin; after `done`, copy the rest and close."""
+def _feed(path: Path, sink, done: threading.Event, caught_up: threading.Event) -> None:
+    """Copy a growing file into ffmpeg's stdin; after `done`, copy the rest and close.
+    `caught_up` is set once everything written so far has been copied."""
     with open(path, "rb") as f:
         try:
             while True:
@@ -109,6 +110,7 @@ def _feed(path: Path, sink, done: threading.Event) -> None:
                 if data:
                     sink.write(data)
                     continue
+                caught_up.set()
                 if done.is_set():
                     # nginx has closed the recording: whatever is still unread is the end.
                     rest = f.read()
@@ -223,10 +225,16 @@ class LiveChunker:
             stderr=subprocess.PIPE,
             stdin=subprocess.PIPE if is_recording(self.url) else subprocess.DEVNULL)
         publish_over = threading.Event()
+        # A network input is read at its live edge from the start; a recording once the
+        # feed has copied all of it (a chunker restarted mid-publish reads it from its
+        # first byte and must not place the publish before it has seen where it is now).
+        caught_up = threading.Event()
         if is_recording(self.url):
             assert proc.stdin is not None
             threading.Thread(target=_feed, args=(recording_path(self.url), proc.stdin,
-                                                 publish_over), daemon=True).start()
+                                                 publish_over, caught_up), daemon=True).start()
+        else:
+            caught_up.set()
         audio_thread = None
         packager = AudioPackager(self.storage, self.stream_id) if has_audio else None
         if packager is not None:
@@ -234,7 +242,7 @@ class LiveChunker:
             audio_thread = threading.Thread(target=packager.consume, args=(proc.stdout,),
                                             daemon=True)
             audio_thread.start()
-        state = _ChunkState(self, grid, started, packager)
+        state = _ChunkState(self, grid, started, packager, caught_up)
         seen = 0
         try:
             while True:
@@ -324,8 +332,9 @@ class _ChunkState:
     name one of its GOPs, or starting a new one."""
 
     def __init__(self, chunker: LiveChunker, grid: Grid, started: float,
-                 audio: AudioPackager | None):
+                 audio: AudioPackager | None, caught_up: threading.Event):
         self.c, self.grid, self.started, self.audio = chunker, grid, started, audio
+        self.caught_up = caught_up
         self.board = chunker.board
         self.claim: PeriodClaim | None = None
         self.offset = 0  # stream frame = local frame + offset, once placed
@@ -372,6 +381,8 @@ class _ChunkState:
         (alone, after waiting for the other pipeline, or at the end) in a new period."""
         if self.claim is not None or not self.gops:
             return
+        if not final and not self.caught_up.is_set():
+            return
         now = time.time()
         latest = self.board.latest_claim()
         if latest is not None:
@@ -382,7 +393,7 @@ class _ChunkState:
                           now)
             if found is not None:
                 i, anchor = found
-                self._placed(latest, anchor.frame - self.gops[i].local, i)
+                self._placed(latest, anchor.frame - self.gops[i].local, i, claimed=False)
                 return
         assert self.unplaced_since is not None
         waited = time.monotonic() - self.unplaced_since
@@ -393,10 +404,10 @@ class _ChunkState:
         claim = next_period(self.c.storage, self.c.stream_id, self.grid, self.c.pipeline,
                             self.started)
         if self.board.claim(claim):
-            self._placed(claim, claim.start_frame - self.gops[0].local, 0)
+            self._placed(claim, claim.start_frame - self.gops[0].local, 0, claimed=True)
         # else another pipeline claimed that period this moment: place on its anchors next
 
-    def _placed(self, claim: PeriodClaim, offset: int, index: int) -> None:
+    def _placed(self, claim: PeriodClaim, offset: int, index: int, claimed: bool) -> None:
         """GOP `index` (and so every later one) is placed; earlier ones are left out."""
         self.claim, self.offset = claim, offset
         first = self.gops[index].local + offset
@@ -405,8 +416,7 @@ class _ChunkState:
         log.info("stream %s%s: publish placed in period %d (%s), chunks from seq %d, "
                  "frame %d", self.c.stream_id,
                  f" (pipeline {self.c.pipeline})" if self.c.pipeline else "", claim.period,
-                 "claimed" if claim.pipeline == self.c.pipeline and first == claim.start_frame
-                 else "joined", self.seq, self.next_start)
+                 "claimed" if claimed else "joined", self.seq, self.next_start)
         for gop in self.gops[:index]:
             gop.path.unlink(missing_ok=True)
         del self.gops[:index]

@@ -22,6 +22,7 @@ FRAGMENTED_MP4 = "+frag_keyframe+empty_moov+default_base_moof"
 # ffmpeg's AAC encoder emits this many priming samples before the first real one; fragmented
 # MP4 has no edit list to hide them, so the manifest's presentationTimeOffset does.
 AAC_PRIMING_SAMPLES = 1024
+AAC_FRAME_SAMPLES = 1024
 
 
 def rate_options(r: Rendition, codec: VideoCodec) -> dict[str, object]:

@@ -30,6 +30,7 @@ from hdfs_layout import Storage, StorageError, StreamLayout
 from hdfs_layout.layout import all_index_dirs, live_checkpoint_dir, streams_dir
 from jobs.catalog import catalog_bytes, read_catalog
 from jobs.live_reduce import LiveState, build_live_presentation, manifest_files, new_state
+from jobs.reduce import ReduceError
 from jobs.task_input import with_inputs
 from jobs.task_output import run_tasks
 from jobs.transcode import JobOptions, plan_tasks, run_task, run_task_with_input
@@ -152,10 +153,15 @@ class LiveJob:
         self._load_audio(st)
         self._refresh_events(stream_id, st)
         state = self._state(st)
-        p = build_live_presentation(st.source, [*st.video.values(), *st.audio.values()], state,
-                                    now or time.time(), self.options.dvr_seconds,
-                                    self.options.chunk_seconds, self.options.job.audio,
-                                    st.events, self.options.delay_seconds)
+        try:
+            p = build_live_presentation(st.source, [*st.video.values(), *st.audio.values()],
+                                        state, now or time.time(), self.options.dvr_seconds,
+                                        self.options.chunk_seconds, self.options.job.audio,
+                                        st.events, self.options.delay_seconds)
+        except ReduceError as exc:
+            # One stream's broken segments must not stop every other stream's manifests.
+            log.error("stream %s: manifests not updated: %s", stream_id, exc)
+            return
         for path, data in manifest_files(p):
             self.storage.write(path, data)
 

@@ -19,13 +19,14 @@ class S:
     r: int = 0  # how many more follow with the same d
 
 
-def check_contiguous(segments: Sequence[Segment]) -> None:
-    """Raise TimelineError unless numbers count up by one and each starts where the last ended."""
+def check_contiguous(segments: Sequence[Segment], slack: int = 0) -> None:
+    """Raise TimelineError unless numbers count up by one and each starts where the last
+    ended (within `slack` ticks either way)."""
     for prev, cur in zip(segments, segments[1:], strict=False):
         where = f"{cur.stream_id}/{cur.rendition} segment {cur.number}"
         if cur.number != prev.number + 1:
             raise TimelineError(f"{where}: follows segment {prev.number} (a segment is missing)")
-        if cur.start != prev.start + prev.duration:
+        if abs(cur.start - (prev.start + prev.duration)) > slack:
             raise TimelineError(f"{where}: starts at {cur.start}, previous ends at "
                                 f"{prev.start + prev.duration} (timescale {cur.timescale})")
 

@@ -170,3 +170,30 @@ def test_the_live_driver_killed_in_yarn_is_retried_and_resumes_from_its_checkpoi
             finally:
                 # the last attempt killed: YARN gives the application up
                 _kill_application_master(app)
+
+
+def test_hdfs_create_lets_exactly_one_writer_win(hadoop: Hadoop) -> None:
+    """What two ingest pipelines rely on for chunk records on HDFS: `Storage.create` never
+    replaces a file, and of writers racing for one name exactly one wins."""
+    import threading
+
+    from hdfs_layout import open_storage
+
+    storage = open_storage(hadoop.root("create"), hadoop.info.webhdfs, SUPERUSER)
+    assert storage.create("s/index/00000000.json", b"first")
+    assert not storage.create("s/index/00000000.json", b"second")
+    assert storage.read("s/index/00000000.json") == b"first"
+    wins: list[bool] = []
+    barrier = threading.Barrier(6)
+
+    def race(i: int) -> None:
+        barrier.wait()
+        wins.append(storage.create("s/index/00000001.json", f"{i}".encode()))
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(wins) == [False] * 5 + [True]
+    assert storage.list("s/index") == ["00000000.json", "00000001.json"]  # no temporaries

@@ -194,3 +194,43 @@ def test_a_chunker_whose_front_died_silently_does_not_block_the_next_publish(sta
     second.kill()
     second.wait()
     assert took <= GO_LIVE_S, f"the next publish went live {took:.1f} s after it began"
+
+
+def test_a_chunker_killed_mid_publish_is_restarted_and_loses_no_frame(stack, tmp_path):
+    """nginx restarts a chunker that died while its publish goes on (`respawn`); the new
+    one reads the publish's recording from its first byte, finds its GOPs among the
+    anchors the dead one left (ingest/pipelines.py) and continues the same period."""
+    from hdfs_layout import StreamLayout
+    from live_tools import (
+        NS,
+        check_tfdt_continuous_per_period,
+        ended,
+        joined_rendition,
+        mpd_of,
+        wait_for,
+    )
+    from media_tools import count_frames
+
+    key = stack.create_key("respawn")
+    storage = open_storage(stack.settings.root)
+    index = StreamLayout("respawn").index_dir
+    pub = stack.publish(key, 30, size="320x240", rate=15)
+    wait_for(lambda: len(storage.list(index)) >= 4, 60, "four chunks", stack)
+    first = _chunker_of(stack, "respawn")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+
+    def restarted() -> bool:
+        try:
+            return _chunker_of(stack, "respawn").pid != first.pid
+        except AssertionError:
+            return False
+
+    wait_for(restarted, 30, "nginx to restart the chunker", stack)
+    assert pub.wait(timeout=60) == 0
+    wait_for(lambda: ended(stack, "respawn"), 120, "the stream to end", stack)
+    mpd = mpd_of(stack, "respawn")
+    assert len(mpd.findall("d:Period", NS)) == 1
+    check_tfdt_continuous_per_period(stack, "respawn")
+    for rendition in ("240p", "180p"):
+        assert count_frames(joined_rendition(stack, "respawn", rendition, tmp_path)) == 450
