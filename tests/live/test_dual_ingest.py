@@ -179,19 +179,23 @@ def check_one_unbroken_stream(stack, stream: str, tmp_path: Path) -> None:
     assert len(catalog) == len({(s.rendition, s.number) for s in catalog})
 
 
+def chunks(stack, stream: str) -> int:
+    return len(storage_of(stack).list(StreamLayout(stream).index_dir))
+
+
+def wait_chunks(stack, stream: str, n: int, what: str) -> None:
+    wait_for(lambda: chunks(stack, stream) >= n, 60, what, stack)
+
+
 def test_each_front_killed_in_turn_loses_no_frame(dual, tmp_path):
     stack, fronts = dual
     key = stack.create_key("dual")
-    st = storage_of(stack)
-    index = StreamLayout("dual").index_dir
     with dual_publish(key, fronts, SECONDS, tmp_path) as (encoder, legs):
-        wait_for(lambda: len(st.list(index)) >= 4, 60, "four chunks", stack)
+        wait_chunks(stack, "dual", 4, "four chunks")
         kill_front(fronts[0])
         time.sleep(6)
         fronts[0] = restart(fronts[0])
-        n = len(st.list(index))
-        wait_for(lambda: len(st.list(index)) >= n + 5, 60, "chunks after front a's return",
-                 stack)
+        wait_chunks(stack, "dual", chunks(stack, "dual") + 5, "chunks after front a's return")
         kill_front(fronts[1])
         time.sleep(6)
         fronts[1] = restart(fronts[1])
@@ -201,16 +205,14 @@ def test_each_front_killed_in_turn_loses_no_frame(dual, tmp_path):
     won = segments_listed_per_front(stack, "dual")
     assert won["a"] > 0 and won["b"] > 0, won  # each carried the stream for a while
     # The losers' copies are gone.
-    assert len(st.list(StreamLayout("dual").raw_dir)) == len(st.list(index))
+    assert len(storage_of(stack).list(StreamLayout("dual").raw_dir)) == chunks(stack, "dual")
 
 
 def test_each_chunker_killed_in_turn_loses_no_frame(dual, tmp_path):
     stack, fronts = dual
     key = stack.create_key("dualc")
-    st = storage_of(stack)
-    index = StreamLayout("dualc").index_dir
     with dual_publish(key, fronts, SECONDS, tmp_path) as (encoder, _):
-        wait_for(lambda: len(st.list(index)) >= 4, 60, "four chunks", stack)
+        wait_chunks(stack, "dualc", 4, "four chunks")
         first = chunker_of(fronts[0])
         assert first is not None
         first.send_signal(signal.SIGKILL)
@@ -221,8 +223,7 @@ def test_each_chunker_killed_in_turn_loses_no_frame(dual, tmp_path):
 
         # nginx starts another (respawn): it reads the publish's recording from the start
         wait_for(restarted, 30, "the front to restart its chunker", stack)
-        n = len(st.list(index))
-        wait_for(lambda: len(st.list(index)) >= n + 5, 60, "chunks after the restart", stack)
+        wait_chunks(stack, "dualc", chunks(stack, "dualc") + 5, "chunks after the restart")
         second = chunker_of(fronts[1])
         assert second is not None
         second.send_signal(signal.SIGKILL)
