@@ -129,10 +129,12 @@ def dual(tmp_path):
         b_settings = stack.settings.model_copy(update={"ingest_pipeline": "b", "rtmp_port": 0})
         front_b = RtmpServer(b_settings, tmp_path / "run" / "rtmp-b", stack.base_url,
                              host="127.0.0.1").start()
+        fronts = [stack.rtmp, front_b]
         try:
-            yield stack, [stack.rtmp, front_b]
+            yield stack, fronts  # a test that restarts a front puts the new one here
         finally:
-            front_b.stop()
+            stack.rtmp = fronts[0]  # stopped by the stack
+            fronts[1].stop()
 
 
 def restart(front: RtmpServer) -> RtmpServer:
