@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from core.records import ChunkRecord
 from core.segments import segment_from_json
 from hdfs_layout import StreamLayout
 from ingest.rtmp import RtmpServer, free_port
@@ -231,3 +232,40 @@ def test_each_chunker_killed_in_turn_loses_no_frame(dual, tmp_path):
         second.send_signal(signal.SIGKILL)
         assert encoder.wait(timeout=SECONDS + 30) == 0, encoder.stderr.read()[-2000:]
     check_one_unbroken_stream(stack, "dualc", tmp_path)
+
+
+def test_a_publisher_with_one_url_moves_to_the_other_front_as_a_new_period(dual, tmp_path):
+    """No second output: the publisher's front dies and it reconnects to the other front.
+    The stream goes on in a new period, with the gap the publisher had, and every frame
+    that reached a front is kept."""
+    stack, fronts = dual
+    key = stack.create_key("moved")
+    first = subprocess.Popen(publisher_args(f"{fronts[0].publish_url}/{key}", None,
+                                            size=SIZE, rate=RATE),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_chunks(stack, "moved", 4, "four chunks")
+        kill_front(fronts[0])
+        first.wait(timeout=20)  # its connection is gone
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = subprocess.Popen(publisher_args(f"{fronts[1].publish_url}/{key}", 20,
+                                             size=SIZE, rate=RATE),
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    assert second.wait(timeout=60) == 0, second.stderr.read()[-2000:]
+    wait_for(lambda: ended(stack, "moved"), 120, "the stream to end", stack)
+    mpd = mpd_of(stack, "moved")
+    assert len(mpd.findall("d:Period", NS)) == 2
+    check_tfdt_continuous_per_period(stack, "moved")
+    st, layout = storage_of(stack), StreamLayout("moved")
+    records = [ChunkRecord.from_json(st.read(f"{layout.index_dir}/{n}"))
+               for n in st.list(layout.index_dir)]
+    # The dead front's chunker closed its publish: nothing went on past its end.
+    assert [r.last for r in records if r.period == 0][-1]
+    assert [r.seq for r in records] == list(range(len(records)))
+    # The second publish is all there (its front never failed): 20 s of frames.
+    frames = count_frames(joined_rendition(stack, "moved", "240p", tmp_path))
+    assert frames >= 20 * RATE + 4 * 2 * RATE, frames
