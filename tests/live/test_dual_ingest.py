@@ -123,16 +123,19 @@ def chunker_of(front: RtmpServer) -> psutil.Process | None:
     return None
 
 
-@pytest.fixture
-def dual(tmp_path):
-    with running_stack(tmp_path, ingest_pipeline="a", live_end_timeout=8.0) as stack:
+@pytest.fixture(scope="module")
+def dual(tmp_path_factory):
+    """One live stack (its front is pipeline a) and front b, for every test of the module
+    (each publishes its own stream); a test that restarts a front puts it in the list."""
+    tmp = tmp_path_factory.mktemp("dual")
+    with running_stack(tmp, ingest_pipeline="a", live_end_timeout=8.0) as stack:
         assert stack.rtmp is not None
         b_settings = stack.settings.model_copy(update={"ingest_pipeline": "b", "rtmp_port": 0})
-        front_b = RtmpServer(b_settings, tmp_path / "run" / "rtmp-b", stack.base_url,
+        front_b = RtmpServer(b_settings, tmp / "run" / "rtmp-b", stack.base_url,
                              host="127.0.0.1").start()
         fronts = [stack.rtmp, front_b]
         try:
-            yield stack, fronts  # a test that restarts a front puts the new one here
+            yield stack, fronts
         finally:
             stack.rtmp = fronts[0]  # stopped by the stack
             fronts[1].stop()
@@ -251,6 +254,7 @@ def test_a_publisher_with_one_url_moves_to_the_other_front_as_a_new_period(dual,
     finally:
         if first.poll() is None:
             first.kill()
+        fronts[0] = restart(fronts[0])  # for the module's next test
     second = subprocess.Popen(publisher_args(f"{fronts[1].publish_url}/{key}", 20,
                                              size=SIZE, rate=RATE),
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
