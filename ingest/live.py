@@ -197,7 +197,10 @@ class LiveChunker:
             .replace(":", "/").replace("0/1", "1"), frame_rate=str(rate),
             segment_frames=grid.segment_frames, chunk_frames=grid.chunk_frames, frames=0,
             duration=0.0, audio=None, live=True)
-        if not self.storage.create(self.layout.source_record, source.to_json().encode()):
+        if self.storage.exists(self.layout.source_record):
+            # an earlier file ingest of this id: the live stream replaces its record
+            self.storage.write_text(self.layout.source_record, source.to_json())
+        elif not self.storage.create(self.layout.source_record, source.to_json().encode()):
             # the other ingest pipeline wrote it first: one grid for both
             source = SourceRecord.from_json(self.storage.read(self.layout.source_record))
         return source, has_audio

@@ -123,3 +123,15 @@ def test_audio_is_cut_on_the_segment_grid_and_written_once(tmp_path: Path) -> No
     b.flush()
     assert [s.number for s in b.segments] == [6, 7, 8]
     assert b.segments == a.segments[1:]
+
+
+def test_a_bad_pipeline_name_is_refused_naming_the_setting() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from core.config import Settings
+
+    assert Settings(ingest_pipeline="b").ingest_pipeline == "b"
+    for bad in ("B", "a/b", "a.b", "toolongname"):
+        with pytest.raises(ValidationError, match="ingest_pipeline"):
+            Settings(ingest_pipeline=bad)
