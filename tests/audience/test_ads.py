@@ -278,7 +278,12 @@ def test_live_break_plays_the_ad_and_returns_to_the_live_programme(
         after = video_numbers(page.requested[first_ad:], "liveads")
         # The programme made during the 5 s ad (snapped up to 6 s: 3 segments) is skipped;
         # what the player still fetches of the programme before the cut is fine (how far
-        # ahead it buffers as the ad begins depends on its timing).
+        # ahead it buffers as the ad begins depends on its timing). So is one fetch of the
+        # cut segment itself right as the ad begins: dash.js schedules it from the MPD it
+        # held before the break was listed (seen in CI: [4, 8, 9] with the cut at 4); it
+        # lies past p0's end.
+        if after[:1] == [cut]:
+            after = after[1:]
         assert [n for n in after if cut <= n < cut + 3] == [], (cut, after)
         assert any(n >= cut + 3 for n in after), (cut, after)
         deadline = time.time() + 5
