@@ -27,6 +27,9 @@ STATUS_PATH = "/.sparkcast/nginx-status"
 _SEGMENT_DIR = r"^/streams/[A-Za-z0-9][A-Za-z0-9_-]{0,63}/out/"
 _SEGMENT_FILE = r"/(?:init\.mp4|[0-9]{8,12}\.m4s)\z"
 _RENDITION = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+_MANIFEST = r"^/streams/[A-Za-z0-9][A-Za-z0-9_-]{0,63}/" + _RENDITION + r"\.(?:mpd|m3u8)\z"
+_CORS_LINES = ('add_header Access-Control-Allow-Origin "*";\n'
+               f'add_header Access-Control-Expose-Headers "{CORS_EXPOSE}";\n')
 
 
 class FrontConfigError(ValueError):
@@ -73,6 +76,9 @@ class HttpFrontConfig:
     # An edge keeps live manifests too (its cache is what carries viewers through an
     # origin outage); the front door lets its origin say no (X-Accel-Expires).
     cache_live_manifests: bool = False
+    # The front door with a local root: live manifests as serve renders them to files
+    # (serve/manifest_render.py), answered from there while they exist.
+    rendered_root: Path | None = None
 
 
 def origin_address(url: str) -> str:
@@ -126,8 +132,7 @@ def _upstream_servers(cfg: HttpFrontConfig) -> str:
 
 def _segment_location(rendition_pattern: str, content_type: str, cfg: HttpFrontConfig) -> str:
     pattern = _SEGMENT_DIR + rendition_pattern + _SEGMENT_FILE
-    cors = (f'                add_header Access-Control-Allow-Origin "*";\n'
-            f'                add_header Access-Control-Expose-Headers "{CORS_EXPOSE}";\n')
+    cors = _indent(_CORS_LINES, 16)
     if cfg.media_root is not None:
         # From disk with sendfile, headers and file go out in full packets (off at the
         # http level: cached answers stalled with it; not these: docs/BENCHMARKS.md).
@@ -166,6 +171,42 @@ def _segment_location(rendition_pattern: str, content_type: str, cfg: HttpFrontC
             "        }\n")
 
 
+def _indent(lines: str, spaces: int) -> str:
+    return "".join(" " * spaces + line + "\n" for line in lines.splitlines())
+
+
+def _manifest_locations(cfg: HttpFrontConfig) -> str:
+    cached = ("proxy_pass http://origin;\n"
+              "proxy_cache sparkcast;\n"
+              f"proxy_ignore_headers {_ignore_headers(cfg)};\n"
+              f"proxy_cache_valid 200 {max(1, cfg.manifest_cache_seconds)}s;\n"
+              "proxy_cache_valid 404 1s;\n"
+              "proxy_cache_bypass $sparkcast_refresh;\n"
+              f"proxy_read_timeout {_seconds(cfg.media_read_timeout)};\n"
+              "proxy_hide_header X-Cache;  # an upstream front's own\n"
+              "add_header X-Cache $upstream_cache_status always;\n")
+    if cfg.rendered_root is None:
+        return ('        location ~ "^/streams/[^/]+/[^/]+\\.(?:mpd|m3u8)\\z" {\n'
+                + _indent(cached, 12) + "        }\n")
+    # A rendered file is a live manifest exactly as the origin would answer it (its
+    # Cache-Control: about half a segment); a stream without one (a VOD, a live stream
+    # not seen yet, one that ended) and every odd request go on to the origin.
+    max_age = max(1, cfg.manifest_cache_seconds)
+    rendered = (f"root {nginx_quote(str(cfg.rendered_root))};\n"
+                "set $sparkcast_src disk;\n"
+                f'add_header Cache-Control "public, max-age={max_age}";\n'
+                + _CORS_LINES
+                + "if ($request_method = OPTIONS) { return 418; }\n"
+                "if ($request_uri != $uri$is_args$args) { return 418; }\n"
+                "error_page 418 = @origin;\n"
+                "try_files $uri @origin_manifest;\n")
+    return (f'        location ~ "{_MANIFEST}" {{\n' + _indent(rendered, 12) + "        }\n"
+            "        location @origin_manifest {\n"
+            '            set $sparkcast_src "";\n' + _indent(cached, 12) + "        }\n"
+            '        location ~ "^/streams/[^/]+/[^/]+\\.(?:mpd|m3u8)\\z" {\n'
+            + _indent(cached, 12) + "        }\n")
+
+
 def _own_locations(cfg: HttpFrontConfig) -> str:
     if cfg.metrics_port is None:
         return ""
@@ -196,15 +237,16 @@ def build_config(cfg: HttpFrontConfig) -> str:
         next_upstream_timeout=_seconds(cfg.connect_timeout * len(cfg.origins)
                                        + cfg.media_read_timeout),
         listen_lines=_listen_lines(cfg), segment_locations=segments,
-        own_locations=_own_locations(cfg),
+        own_locations=_own_locations(cfg), manifest_locations=_manifest_locations(cfg),
         real_ip_lines="".join(f"    set_real_ip_from {n};\n" for n in cfg.real_ip_from)
         + ("    real_ip_header X-Forwarded-For;\n    real_ip_recursive on;\n"
            if cfg.real_ip_from else ""),
         cache_dir=str(cfg.cache_dir or cfg.prefix / "cache"),
-        manifest_ignore_headers="Cache-Control Expires"
-        + (" X-Accel-Expires" if cfg.cache_live_manifests else ""),
-        use_stale_updating="updating " if cfg.cache_live_manifests else "",
-        manifest_cache_seconds=str(max(1, cfg.manifest_cache_seconds)))
+        use_stale_updating="updating " if cfg.cache_live_manifests else "")
+
+
+def _ignore_headers(cfg: HttpFrontConfig) -> str:
+    return "Cache-Control Expires" + (" X-Accel-Expires" if cfg.cache_live_manifests else "")
 
 
 def manifest_seconds(segment_seconds: float) -> int:
@@ -216,15 +258,18 @@ def front_door_config(prefix: Path, host: str, port: int, status_port: int, orig
                       media_root: Path | None, max_body_bytes: int,
                       run_as: tuple[str, str] | None = None,
                       segment_seconds: float = 2.0,
-                      real_ip_from: tuple[str, ...] = ()) -> HttpFrontConfig:
+                      real_ip_from: tuple[str, ...] = (),
+                      rendered_root: Path | None = None) -> HttpFrontConfig:
     """The front door of `sparkcast serve`: `origin` is its gunicorn ("127.0.0.1:PORT"),
-    `media_root` the storage root's directory when it is local. Pure."""
+    `media_root` the storage root's directory when it is local, `rendered_root` where
+    serve renders live manifests (serve/manifest_render.py). Pure."""
     return HttpFrontConfig(
         role="the front door of sparkcast serve", prefix=prefix, host=host, port=port,
         status_port=status_port, origins=(origin,), media_root=media_root,
         # the largest body any endpoint takes (an ad creative's upload)
         max_body_bytes=max_body_bytes, run_as=run_as,
-        manifest_cache_seconds=manifest_seconds(segment_seconds), real_ip_from=real_ip_from)
+        manifest_cache_seconds=manifest_seconds(segment_seconds), real_ip_from=real_ip_from,
+        rendered_root=rendered_root)
 
 
 def edge_config(prefix: Path, host: str, port: int, status_port: int,

@@ -153,6 +153,11 @@ def _splices(ctx: context.ServeContext, stream_id: str, raw: MediaBody, renditio
     return out, tuple(key)
 
 
+def is_live_body(body: MediaBody) -> bool:
+    """Whether a manifest built by mpd_body or playlist_body is a live one. Pure."""
+    return body.cache_control != VOD_MANIFEST_CACHE
+
+
 def _is_live(text: bytes) -> bool:
     try:
         return is_dynamic_mpd(text) if text.lstrip().startswith(b"<") else is_live_playlist(text)

@@ -1,6 +1,8 @@
 """`sparkcast serve`: nginx in front of the Flask origin (docs/SERVING.md).
 
     viewers -> nginx (host:port)  -- segments of a local root, from disk
+                                  -- live manifests of a local root, from the files this
+                                     process renders (serve/manifest_render.py)
                                   -- everything else -> gunicorn (127.0.0.1:<free port>)
 
 This process starts both, prints where to go, and stops both on TERM or Ctrl-C; when
@@ -79,12 +81,15 @@ class ServeStack:
         media_root = open_storage(settings.root, settings.webhdfs_url,
                                   settings.hdfs_user).local_path("")
         self.local_root = media_root is not None
+        rendered = self.run_dir / "rendered" if self.local_root else None
         self.front = HttpFront(front_door_config(
             self.run_dir / "nginx", settings.host, settings.port, free_port(),
             f"{ORIGIN_HOST}:{self.origin_port}", Path(media_root) if media_root else None,
             max(settings.ad_upload_max_bytes, 1 << 20), worker_identity(),
-            settings.segment_seconds, tuple(str(n) for n in networks(settings.trusted_proxies))))
+            settings.segment_seconds, tuple(str(n) for n in networks(settings.trusted_proxies)),
+            rendered))
         self.gunicorn: subprocess.Popen[bytes] | None = None
+        self.renderer: Any = None  # serve.manifest_render.ManifestRenderer, with a local root
         self.metrics: Any = None  # edge.front_metrics.FrontMetrics, once started
 
     def start(self, timeout: float = 60.0) -> ServeStack:
@@ -103,6 +108,9 @@ class ServeStack:
             if time.monotonic() > deadline:
                 raise ServeError(f"the origin (gunicorn) did not answer within {timeout:g} s")
             time.sleep(0.1)
+        if self.front.config.rendered_root is not None:
+            self.renderer = _renderer(origin_settings(self.settings, self.local_root),
+                                      self.front.config.rendered_root)
         try:
             self.front.start()
         except NginxError as exc:
@@ -126,10 +134,21 @@ class ServeStack:
         if self.metrics is not None:
             self.metrics.stop()
         self.front.stop()
+        if self.renderer is not None:
+            self.renderer.stop()
         if self.gunicorn is not None:
             # gunicorn's graceful stop waits for open requests; live-event feeds end at once
             stop_process(self.gunicorn, 15)
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _renderer(settings: Settings, out_dir: Path) -> Any:
+    """This process's ManifestRenderer, started: the origin's own context (storage, ad
+    schedule, settings), so what it renders is what the origin would answer."""
+    from serve import context, create_app
+    from serve.manifest_render import ManifestRenderer
+
+    return ManifestRenderer(context.get(create_app(settings)), out_dir).start()
 
 
 def run_serve(settings: Settings, workers: int, threads: int) -> None:

@@ -32,10 +32,12 @@ def _nginx_accepts(config: HttpFrontConfig) -> None:
 
 def test_the_front_door_config_is_valid_nginx(tmp_path: Path) -> None:
     cfg = front_door_config(tmp_path, "127.0.0.1", 8080, 8081, "127.0.0.1:9000",
-                            tmp_path / "root", 512 << 20)
+                            tmp_path / "root", 512 << 20, rendered_root=tmp_path / "rendered")
     _nginx_accepts(cfg)
     text = build_config(cfg)
     assert f'root "{tmp_path / "root"}";' in text  # segments from disk
+    assert f'root "{tmp_path / "rendered"}";' in text  # live manifests from rendered files
+    assert "try_files $uri @origin_manifest;" in text
     assert "server 127.0.0.1:9000;" in text  # one origin: never marked down
     assert "client_max_body_size 536870912;" in text
 
