@@ -286,8 +286,10 @@ def edge_config(prefix: Path, host: str, port: int, status_port: int,
         cache_dir=cache_dir,
         manifest_cache_seconds=manifest_seconds(segment_seconds),
         # an origin that does not answer is given up on quickly: a player's buffer is a
-        # few seconds, and the next origin (or the edge's stale copy) is right here
-        connect_timeout=1.0, media_read_timeout=4.0, origin_fail_timeout=5.0,
+        # few seconds, and the next origin (or the edge's stale copy) is right here; one
+        # that failed is tried again 2 s later (at 5 s, players that had ridden out an
+        # outage on their buffer stalled for the seconds the edge kept ignoring it)
+        connect_timeout=1.0, media_read_timeout=4.0, origin_fail_timeout=2.0,
         cache_live_manifests=True,
         # media only: what edges do not cache is small (API, pages)
         max_body_bytes=1 << 20)

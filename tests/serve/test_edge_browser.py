@@ -4,6 +4,7 @@ hls.js), and an edge listed in the manifest dies (the player moves to the other)
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from servetools import VOD_ID, free_port, start_server
@@ -55,14 +56,13 @@ def test_an_edge_dying_moves_the_player_to_the_other_edge(server_factory, edges,
     assert worst <= 3000, f"stalled {worst:.0f} ms after the edge in use died"
 
 
-@pytest.fixture
-def live_origins(vod_root, tmp_path):
-    """A live stream (tests/live_sim.py publishes the VOD in real time, 2 s segments) and
-    two origins over its root; stopped after the test."""
+def _live_origins(vod_root, tmp_path, delay: float):
+    """A live stream (tests/live_sim.py publishes the VOD in real time, 2 s segments,
+    players told to stay `delay` behind) and two origins over its root."""
     root = tmp_path / "live-root"
     root.mkdir()
     sim = LiveSimulator(vod_root, VOD_ID, root, "live1", preroll_segments=3,
-                        segment_seconds=2.0, presentation_delay=4.0)
+                        segment_seconds=2.0, presentation_delay=delay)
     sim.start()
     origins = [start_server(root, free_port(), "--workers", "1", "--threads", "4")
                for _ in range(2)]
@@ -70,6 +70,20 @@ def live_origins(vod_root, tmp_path):
     sim.stop()
     for origin in origins:
         origin.stop()
+
+
+@pytest.fixture
+def live_origins(vod_root, tmp_path):
+    """A live stream at a few seconds of delay, two origins over it; stopped after."""
+    yield from _live_origins(vod_root, tmp_path, 4.0)
+
+
+@pytest.fixture
+def live_origins_long_delay(vod_root, tmp_path):
+    """The same with players 16 s behind (`live_delay_seconds`; the default at 10 s chunks
+    is 14 s, one chunk and two segments: that rode out 10 s too, but stalled 0.3-0.8 s in
+    2 runs of 3 once the origins were back, docs/SERVING.md)."""
+    yield from _live_origins(vod_root, tmp_path, 16.0)
 
 
 @pytest.mark.parametrize("engine", ["dash"])  # tests/live_sim.py writes a DASH MPD only
@@ -89,37 +103,56 @@ def test_a_live_origin_dying_behind_the_edge_costs_no_stall(live_origins, edges,
     assert worst <= 2000, f"stalled {worst:.0f} ms after an origin behind the edge died"
 
 
-def test_the_edge_carries_a_live_stream_while_every_origin_is_down(live_origins, edges,
-                                                                    page_factory):
+BUFFERED = """() => { const v = document.getElementById('video');
+  const b = v.buffered; return b.length ? b.end(b.length - 1) - v.currentTime : 0; }"""
+
+
+def test_the_edge_carries_a_live_stream_while_every_origin_is_down(
+        live_origins_long_delay, edges, page_factory):
     """Both origins down for 10 s: the edge answers from its cache (manifests stale, the
-    newest seconds prefetched), the player plays what it holds and raises no fatal error,
-    and plays on once they are back. It does stop meanwhile: what a live player holds
-    ahead is its buffer (here about 1.5 s), and nothing newer than the stale manifest can
-    reach the edge without an origin (measured: the issue's "does not stop" is not met)."""
-    root, origins = live_origins
+    newest seconds prefetched) and the player plays on from what it holds without a stall,
+    then goes on once they are back. What a live player holds is its delay behind the
+    live edge (nothing newer than the stale manifest can reach an edge without an origin):
+    at a delay of 16 s that is the outage and the moment it takes to come back; at a
+    delay of a few seconds it is not, and the player waits for the difference
+    (docs/SERVING.md)."""
+    root, origins = live_origins_long_delay
     edge = edges([o.url for o in origins], free_port(), "--cache-seconds", "30")
     page = page_factory()
     _start(page, f"{edge.url}/watch/live1")
     _wait(page, "() => sparkcastPlayer.live === true", 10, "not live")
-    t0 = page.evaluate(NOW)["t"]
-    _wait(page, f"() => document.getElementById('video').currentTime > {t0 + 4}", 15,
-          "no progress")
+    # the player fills its buffer towards the live edge (it joins 16 s behind it)
+    _wait(page, f"() => ({BUFFERED})() >= 13", 40, "the player did not buffer 13 s")
+    held = page.evaluate(BUFFERED)
     ports = [o.port for o in origins]
+    # a serve takes a moment to come up: start the new ones so that they answer 10 s
+    # after the old ones died
+    started = time.monotonic()
+    probe = start_server(root, free_port(), "--workers", "1", "--threads", "4")
+    startup = time.monotonic() - started
+    probe.stop()
+    before = page.evaluate(NOW)
     for origin in origins:
         origin.kill()
-    t_down = page.evaluate(NOW)["t"]
-    time.sleep(10)
-    during = page.evaluate(NOW)
-    back = [start_server(root, port, "--workers", "1", "--threads", "4") for port in ports]
+    killed = time.monotonic()
+    time.sleep(max(0.0, 10 - startup))
+    with ThreadPoolExecutor(2) as pool:
+        back = list(pool.map(lambda port: start_server(
+            root, port, "--workers", "1", "--threads", "4"), ports))
+    outage = time.monotonic() - killed
     try:
-        _wait(page, f"() => document.getElementById('video').currentTime >= {t_down + 20}",
-              40, "live playback did not go on after the origins came back")
-        state = page.evaluate(NOW)
-        worst = max(state["stalls"] + [state["waiting"]], default=0)
-        print(f"both origins down 10 s: played {during['t'] - t_down:.1f} s meanwhile; "
-              f"worst stall {worst:.0f} ms")
-        assert during["t"] > t_down, "the player did not play what it held"
-        assert page.evaluate(NOW)["t"] >= t_down + 20
+        time.sleep(3)  # the player's next manifest and segments come from an origin again
+        after = page.evaluate(NOW)
+        stalls = after["stalls"][len(before["stalls"]):] + (
+            [after["waiting"]] if after["waiting"] else [])
+        _wait(page, f"() => document.getElementById('video').currentTime >= "
+                    f"{before['t'] + 20}", 40,
+              "live playback did not go on after the origins came back")
+        print(f"both origins down {outage:.1f} s with {held:.1f} s buffered: played "
+              f"{after['t'] - before['t']:.1f} s until 3 s after; stalls {stalls}")
+        _no_errors(page)
+        assert outage >= 10.0
+        assert stalls == [], f"the player stalled {stalls} ms while the origins were down"
     finally:
         for origin in back:
             origin.stop()
