@@ -193,6 +193,7 @@ def _manifest_locations(cfg: HttpFrontConfig) -> str:
     # not seen yet, one that ended) and every odd request go on to the origin.
     max_age = max(1, cfg.manifest_cache_seconds)
     rendered = (f"root {nginx_quote(str(cfg.rendered_root))};\n"
+                "tcp_nopush on;  # from disk, as segments (the http level keeps it off)\n"
                 "set $sparkcast_src disk;\n"
                 f'add_header Cache-Control "public, max-age={max_age}";\n'
                 + _CORS_LINES
