@@ -37,7 +37,7 @@ def test_the_front_door_config_is_valid_nginx(tmp_path: Path) -> None:
     text = build_config(cfg)
     assert f'root "{tmp_path / "root"}";' in text  # segments from disk
     assert f'root "{tmp_path / "rendered"}";' in text  # live manifests from rendered files
-    assert "try_files $uri @origin_manifest;" in text
+    assert "error_page 404 = @origin_manifest;" in text
     assert "server 127.0.0.1:9000;" in text  # one origin: never marked down
     assert "client_max_body_size 536870912;" in text
 

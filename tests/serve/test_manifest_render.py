@@ -141,9 +141,10 @@ def test_the_front_door_answers_live_manifests_from_disk_as_they_change(
             r'^sparkcast_http_requests_total\{endpoint="media\.mpd"[^}]*\} (\S+)$', metrics,
             re.MULTILINE))
         assert asked <= 3, f"the origin built {asked} live MPDs of {len(seen_served)}+ polls"
-        # an odd spelling and a preflight still reach the origin, which answers them
-        odd = requests.get(f"{server.url}/streams/{LIVE}//manifest.mpd", timeout=5)
-        assert odd.status_code == 400
+        # a name matched whole (a trailing newline is another stream) and a preflight
+        # reach the origin, which answers them
+        odd = requests.get(f"{server.url}/streams/{LIVE}%0A/manifest.mpd", timeout=5)
+        assert odd.status_code in (400, 404), odd.status_code
         pre = requests.options(url, headers={"Origin": "http://x.example",
                                              "Access-Control-Request-Method": "GET"},
                                timeout=5)
